@@ -1,0 +1,443 @@
+"""What the records database holds, and the typed records it hands out.
+
+Each table has two faces:
+
+* an ORM row class (`...Row`), private to the persistence layer, and
+* a frozen dataclass (`User`, `Case`, ...), the only thing callers ever see;
+  `row.record()` converts one into the other while its session is still open.
+
+Only portable column types are used (String, Text, Integer, Boolean, DateTime, JSON),
+so the same schema runs on SQLite and PostgreSQL. Times are stored as naive UTC and
+come back timezone-aware (UTC).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any, Mapping
+
+from sqlalchemy import (JSON, Boolean, DateTime, Enum, ForeignKey, Integer, String, Text,
+                        TypeDecorator, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from serve.auth import Role
+
+SCHEMA_VERSION = 1
+
+
+class CaseAction(StrEnum):
+    """What the officer did with the shipment."""
+
+    RELEASED = "released"
+    DETAINED = "detained"
+    REFERRED = "referred"
+
+
+# --- typed records (what callers get) --------------------------------------------------
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+    language: str
+    created_at: datetime
+    weak_password: bool  # set when the password was chosen; the hash is never exposed
+
+
+@dataclass(frozen=True)
+class Case:
+    id: int
+    created_at: datetime
+    officer: str
+    shipment_ref: str
+    note: str
+    action: CaseAction
+    photo_sha256: str | None
+    model_version: str
+    prediction: dict[str, Any]
+    label: str
+    decision: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (ISO time, enum as its value)."""
+        d = asdict(self)
+        d["created_at"] = self.created_at.isoformat()
+        d["action"] = self.action.value
+        return d
+
+
+@dataclass(frozen=True)
+class QuizQuestion:
+    """A question as the trainee may see it: never carries the answer."""
+
+    id: int
+    session_id: int
+    position: int
+    public: dict[str, Any]
+    answered: bool
+
+
+@dataclass(frozen=True)
+class QuizSession:
+    id: int
+    trainee: str
+    syllabus: Any
+    length: int
+    started_at: datetime
+    finished_at: datetime | None
+    questions: tuple[QuizQuestion, ...]
+
+
+@dataclass(frozen=True)
+class QuizQuestionSpec:
+    """Input to `Store.start_quiz`: what to show, the right answer, and the class it tests
+    (defaults to the answer)."""
+
+    public: Mapping[str, Any]
+    answer: str
+    class_id: str | None = None
+
+
+@dataclass(frozen=True)
+class QuizAnswer:
+    question_id: int
+    session_id: int
+    trainee: str
+    chosen: str
+    correct: bool
+    expected: str
+    class_id: str | None
+    answered_at: datetime
+
+
+@dataclass(frozen=True)
+class Certificate:
+    id: int
+    trainee: str
+    syllabus: str
+    issued_at: datetime
+    score: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    who: str
+    action: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    sha256: str
+    class_id: str
+    ext: str
+    width: int
+    height: int
+    phash: str
+    source: str
+    licence: str
+    credit: str
+    uploader: str
+    added_at: datetime
+    removed: bool
+    removed_by: str | None
+    removed_at: datetime | None
+    removed_reason: str | None
+
+
+@dataclass(frozen=True)
+class PhotoMatch:
+    photo: PhotoRecord
+    distance: int  # Hamming distance between perceptual hashes, in bits
+
+
+# --- tables ---------------------------------------------------------------------------
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out; stored naive UTC (portable)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}; pass a timezone-aware one")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def _enum(cls: type[StrEnum], name: str) -> Enum:
+    # Stored as its value in a VARCHAR with a CHECK constraint: no native ENUM type,
+    # so adding a member later needs no PostgreSQL type migration.
+    return Enum(cls, name=name, native_enum=False, create_constraint=True, length=16,
+                values_callable=lambda members: [m.value for m in members])
+
+
+NAME = String(64)  # user names; foreign keys point at users.name
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SchemaInfoRow(Base):
+    __tablename__ = "schema_info"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    password_hash: Mapped[str] = mapped_column(String(100))
+    weak_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def record(self) -> User:
+        return User(self.name, Role(self.role), self.language, self.created_at,
+                    bool(self.weak_password))
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    officer: Mapped[str] = mapped_column(NAME, ForeignKey("users.name"), index=True)
+    shipment_ref: Mapped[str] = mapped_column(String(200), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    action: Mapped[CaseAction] = mapped_column(_enum(CaseAction, "case_action"), index=True)
+    photo_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    model_version: Mapped[str] = mapped_column(String(100))
+    prediction: Mapped[dict] = mapped_column(JSON)
+    label: Mapped[str] = mapped_column(String(200), index=True)
+    decision: Mapped[str] = mapped_column(String(50))
+
+    def record(self) -> Case:
+        return Case(self.id, self.created_at, self.officer, self.shipment_ref, self.note,
+                    CaseAction(self.action), self.photo_sha256, self.model_version,
+                    dict(self.prediction or {}), self.label, self.decision)
+
+
+class QuizSessionRow(Base):
+    __tablename__ = "quiz_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trainee: Mapped[str] = mapped_column(NAME, ForeignKey("users.name"), index=True)
+    syllabus: Mapped[Any] = mapped_column(JSON)
+    length: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    def record(self, questions: list[QuizQuestionRow]) -> QuizSession:
+        return QuizSession(self.id, self.trainee, self.syllabus, self.length, self.started_at,
+                           self.finished_at, tuple(q.record() for q in questions))
+
+
+class QuizQuestionRow(Base):
+    __tablename__ = "quiz_questions"
+    __table_args__ = (UniqueConstraint("session_id", "position"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("quiz_sessions.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    public: Mapped[dict] = mapped_column(JSON)
+    answer: Mapped[str] = mapped_column(String(200))  # never leaves the server unanswered
+    class_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    answered: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    def record(self) -> QuizQuestion:
+        return QuizQuestion(self.id, self.session_id, self.position, dict(self.public),
+                            bool(self.answered))
+
+
+class QuizAnswerRow(Base):
+    __tablename__ = "quiz_answers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("quiz_questions.id"), unique=True)
+    trainee: Mapped[str] = mapped_column(NAME, ForeignKey("users.name"), index=True)
+    chosen: Mapped[str] = mapped_column(String(200))
+    correct: Mapped[bool] = mapped_column(Boolean)
+    class_id: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    def record(self, question: QuizQuestionRow) -> QuizAnswer:
+        return QuizAnswer(self.question_id, question.session_id, self.trainee, self.chosen,
+                          bool(self.correct), question.answer, self.class_id, self.answered_at)
+
+
+class MemoryRow(Base):
+    __tablename__ = "memory_states"
+    trainee: Mapped[str] = mapped_column(NAME, ForeignKey("users.name"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[str] = mapped_column(Text)  # JSON text, opaque to this layer
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CertificateRow(Base):
+    __tablename__ = "certificates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trainee: Mapped[str] = mapped_column(NAME, ForeignKey("users.name"), index=True)
+    syllabus: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    score: Mapped[dict] = mapped_column(JSON)
+
+    def record(self) -> Certificate:
+        return Certificate(self.id, self.trainee, self.syllabus, self.issued_at, dict(self.score))
+
+
+class AuditRow(Base):
+    """Append-only: see `AUDIT_GUARD_SQLITE` / `AUDIT_GUARD_POSTGRESQL`."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    who: Mapped[str] = mapped_column(NAME, index=True)  # no FK: may be "system", "cli", unknown
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    detail: Mapped[dict] = mapped_column(JSON)
+
+    def record(self) -> AuditEntry:
+        return AuditEntry(self.id, self.at, self.who, self.action, dict(self.detail or {}))
+
+
+class PhotoRow(Base):
+    __tablename__ = "photos"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    class_id: Mapped[str] = mapped_column(String(200), index=True)
+    ext: Mapped[str] = mapped_column(String(8))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    phash: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(200), default="")
+    licence: Mapped[str] = mapped_column(String(200), default="")
+    credit: Mapped[str] = mapped_column(String(300), default="")
+    uploader: Mapped[str] = mapped_column(NAME)  # no FK: bulk imports use a script name
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    removed_by: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    removed_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    def record(self) -> PhotoRecord:
+        return PhotoRecord(self.sha256, self.class_id, self.ext, self.width, self.height,
+                           self.phash, self.source, self.licence, self.credit, self.uploader,
+                           self.added_at, bool(self.removed), self.removed_by, self.removed_at,
+                           self.removed_reason)
+
+
+# --- append-only guard for the audit log ----------------------------------------------
+
+AUDIT_GUARD_SQLITE = (
+    "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+)
+
+# PostgreSQL equivalent (applied by Store.open on PostgreSQL; not exercised by the test
+# suite, which has no server). A stronger alternative is to run the app as a role that
+# was never granted UPDATE/DELETE:  REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM app;
+AUDIT_GUARD_POSTGRESQL = (
+    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",
+    "DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log",
+    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+)
+
+
+# --- value checks (shared by the Store; each error names the value and the fix) -------
+
+_NAME_RE = re.compile(r"^[\w][\w.@-]{0,63}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_PHASH_RE = re.compile(r"^[0-9a-f]{1,64}$")
+_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def check_name(name: str, what: str = "user name") -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(f"{what} {name!r} is not valid; use 1-64 letters, digits, '.', '_', "
+                         "'@' or '-', starting with a letter or digit")
+    return name
+
+
+def parse_action(action: CaseAction | str) -> CaseAction:
+    try:
+        return CaseAction(action)
+    except ValueError:
+        raise ValueError(f"unknown case action {action!r}; choose one of "
+                         f"{', '.join(a.value for a in CaseAction)}") from None
+
+
+def check_language(language: str) -> str:
+    if not isinstance(language, str) or not _LANGUAGE_RE.match(language):
+        raise ValueError(f"language {language!r} is not a language code; use e.g. 'en', "
+                         "'fr', 'pt'")
+    return language
+
+
+def check_text(value: str, what: str, *, max_len: int, required: bool = False) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be text, not {type(value).__name__} ({value!r})")
+    if required and not value.strip():
+        raise ValueError(f"{what} is empty; it is required")
+    if len(value) > max_len:
+        raise ValueError(f"{what} has {len(value)} characters; shorten it to {max_len}")
+    return value
+
+
+def check_sha256(value: str) -> str:
+    v = value.lower() if isinstance(value, str) else value
+    if not isinstance(v, str) or not _SHA256_RE.match(v):
+        raise ValueError(f"{value!r} is not a SHA-256 hex digest (64 hex characters)")
+    return v
+
+
+def check_phash(value: str) -> str:
+    v = value.lower() if isinstance(value, str) else value
+    if not isinstance(v, str) or not _PHASH_RE.match(v):
+        raise ValueError(f"perceptual hash {value!r} is not hex; pass str(imagehash.phash(img))")
+    return v
+
+
+def check_json(value: Any, what: str) -> Any:
+    """The value as it will read back from JSON; a clear error if it is not JSON data."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what} is not JSON data ({e}); convert numpy values with "
+                         "float()/int()/.tolist() and replace NaN") from None
+
+
+def aware(value: datetime | None, what: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValueError(f"{what}={value!r} must be a timezone-aware datetime, e.g. "
+                         "datetime.now(timezone.utc)")
+    return value
+
+
+def hamming(a: str, b: str) -> int:
+    """Bits that differ between two equal-length hex hashes."""
+    if len(a) != len(b):
+        raise ValueError(f"hashes {a!r} and {b!r} differ in length; compare like with like")
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with its own % and _ taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

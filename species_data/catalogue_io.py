@@ -1,0 +1,403 @@
+"""Reading, validating and writing catalogue files (records are in `species_data.catalogue`).
+
+* `load_catalogue(*dirs)` reads ``<id>.yaml`` files and ``_groups.yaml``; later dirs override
+  earlier ones entry by entry (and group by group).
+* `save_entry(entry, directory, author)` validates an entry against the rest of the
+  catalogue, writes it atomically and appends a line to ``directory/_history.jsonl``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import yaml
+
+from .catalogue import (
+    DEFAULT_LANGUAGE,
+    GROUPS_FILE,
+    HISTORY_FILE,
+    LANGUAGES,
+    PACKAGED_DIR,
+    Appendix,
+    Catalogue,
+    CatalogueEntry,
+    CatalogueError,
+    CitesListing,
+    Group,
+    Kind,
+    LookAlike,
+    Problem,
+    Source,
+    entry_to_mapping,
+    group_to_mapping,
+)
+
+ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# "Panthera tigris", "Ceratotherium simum simum", "Felidae spp."
+SCIENTIFIC_RE = re.compile(r"^[A-Z][a-z]+(?: [a-z]+(?:-[a-z]+)?){1,2}$|^[A-Z][a-z]+ spp\.$")
+CHECKED_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])\b")
+ENTRY_FIELDS = ("id", "kind", "product_type", "group", "scientific_name", "common_names",
+                "cites", "cues", "lookalikes", "handling", "sources")
+REQUIRED_FIELDS = ("id", "kind", "group", "common_names", "cites", "cues", "handling", "sources")
+FILE_HEADER = ("# Species catalogue entry: one file per entry, named <id>.yaml.\n"
+               "# Schema and how to edit: species_data/README.md\n")
+
+
+class _Collector:
+    """Gathers problems for one entry/group so a trainer sees them all at once."""
+
+    def __init__(self, file: Path | None, entry_id: str | None, what: str = "entry"):
+        self.file = str(file) if file else None
+        self.entry_id = entry_id
+        self.what = what
+        self.problems: list[Problem] = []
+
+    def add(self, field: str | None, message: str) -> None:
+        self.problems.append(Problem(message, self.file, self.entry_id, field, self.what))
+
+
+def _text(value: Any, field: str, out: _Collector) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        out.add(field, f"must be non-empty text, got {value!r}")
+        return None
+    return value.strip()
+
+
+def _lang_map(value: Any, field: str, out: _Collector, as_list: bool) -> dict[str, Any]:
+    """Per-language text: {lang: text} or {lang: [text, ...]}; English required."""
+    if not isinstance(value, Mapping):
+        out.add(field, f"must be a mapping of language code to text (e.g. en: ...), got {value!r}")
+        return {}
+    result: dict[str, Any] = {}
+    for lang, item in value.items():
+        where = f"{field}.{lang}"
+        if lang not in LANGUAGES:
+            out.add(where, f"'{lang}' is not a supported language code; use one of {', '.join(LANGUAGES)}")
+            continue
+        if as_list:
+            items = [item] if isinstance(item, str) else item
+            if not isinstance(items, list) or not items:
+                out.add(where, f"must be a non-empty list of text, got {item!r}")
+                continue
+            texts = [_text(x, f"{where}[{i}]", out) for i, x in enumerate(items)]
+            if all(texts):
+                result[lang] = tuple(texts)
+        else:
+            text = _text(item, where, out)
+            if text:
+                result[lang] = text
+    if DEFAULT_LANGUAGE not in value:
+        out.add(f"{field}.{DEFAULT_LANGUAGE}", "is missing: English text is required (other languages fall back to it)")
+    return result
+
+
+def entry_from_mapping(data: Any, source: Path | str | None = None) -> CatalogueEntry:
+    """Validate one entry's fields and build it. ``source`` (its file) enables the id == filename check.
+
+    Cross-references (group, look-alikes) are checked by `Catalogue`.
+    """
+    source = Path(source) if source else None
+    claimed = data.get("id") if isinstance(data, Mapping) else None
+    out = _Collector(source, claimed if isinstance(claimed, str) else (source.stem if source else None))
+    if not isinstance(data, Mapping):
+        out.add(None, f"the file must contain a mapping of fields ({', '.join(REQUIRED_FIELDS)}), got {type(data).__name__}")
+        raise CatalogueError(out.problems)
+    for key in data:
+        if key not in ENTRY_FIELDS:
+            out.add(str(key), f"is not a known field; allowed fields are {', '.join(ENTRY_FIELDS)}")
+    for key in REQUIRED_FIELDS:
+        if data.get(key) in (None, "", [], {}):
+            out.add(key, "is required" + ("; list at least one cue an officer can check by eye" if key == "cues" else "")
+                    + ("; cite at least one source for the legal facts" if key == "sources" else ""))
+
+    entry_id = data.get("id")
+    if entry_id is not None and (not isinstance(entry_id, str) or not ID_RE.match(entry_id)):
+        out.add("id", f"must be lower_snake_case (letters, digits, _), got {entry_id!r}")
+    elif source is not None and entry_id and entry_id != source.stem:
+        out.add("id", f"'{entry_id}' does not match the file name '{source.name}'; "
+                      f"the file must be named {entry_id}.yaml (or change the id)")
+
+    kind = None
+    if data.get("kind") is not None:
+        try:
+            kind = Kind(data["kind"])
+        except ValueError:
+            out.add("kind", f"must be {', '.join(k.value for k in Kind)}, got {data['kind']!r}")
+
+    group = data.get("group")
+    if group is not None and (not isinstance(group, str) or not ID_RE.match(group)):
+        out.add("group", f"must be a group id in lower_snake_case, got {group!r}")
+
+    sci = data.get("scientific_name")
+    if sci is not None and (not isinstance(sci, str) or not SCIENTIFIC_RE.match(sci)):
+        out.add("scientific_name", f"must look like 'Genus species', 'Genus species subspecies' or "
+                                   f"'Taxon spp.', got {sci!r}")
+    elif sci is None and kind is not None and kind is not Kind.LOOKALIKE:
+        out.add("scientific_name", "is required for whole animals and parts/products")
+
+    product = data.get("product_type")
+    if product is not None:
+        product = _text(product, "product_type", out)
+    elif kind is Kind.PART_OR_PRODUCT:
+        out.add("product_type", "is required for parts and products (e.g. carving, scales, skin)")
+
+    cites = data.get("cites")
+    listing = None
+    if isinstance(cites, Mapping):
+        for key in cites:
+            if key not in ("appendix", "note", "checked_against"):
+                out.add(f"cites.{key}", "is not a known field; use appendix, note, checked_against")
+        appendix = None
+        try:
+            appendix = Appendix(cites.get("appendix"))
+        except ValueError:
+            out.add("cites.appendix", f"must be I, II, III or none, got {cites.get('appendix')!r}")
+        note = _text(cites.get("note"), "cites.note", out)
+        checked = cites.get("checked_against")
+        if not isinstance(checked, str) or not CHECKED_RE.match(checked):
+            out.add("cites.checked_against", f"must start with the year and month the Appendices were "
+                                             f"checked, e.g. '2026-02 (CoP20 amendments)', got {checked!r}")
+        elif appendix is not None and note:
+            listing = CitesListing(appendix, note, checked.strip())
+    elif cites is not None:
+        out.add("cites", f"must be a mapping with appendix, note and checked_against, got {cites!r}")
+
+    names = _lang_map(data["common_names"], "common_names", out, True) if data.get("common_names") else {}
+    cues = _lang_map(data["cues"], "cues", out, True) if data.get("cues") else {}
+    handling = _lang_map(data["handling"], "handling", out, True) if data.get("handling") else {}
+
+    lookalikes: list[LookAlike] = []
+    raw_la = data.get("lookalikes") or []
+    if not isinstance(raw_la, list):
+        out.add("lookalikes", f"must be a list of {{id, cue}}, got {raw_la!r}")
+        raw_la = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw_la):
+        where = f"lookalikes[{i}]"
+        if not isinstance(item, Mapping) or set(item) - {"id", "cue"}:
+            out.add(where, f"must be a mapping with exactly id and cue, got {item!r}")
+            continue
+        la_id = item.get("id")
+        if not isinstance(la_id, str) or not ID_RE.match(la_id):
+            out.add(f"{where}.id", f"must be an entry id, got {la_id!r}")
+            continue
+        if la_id == entry_id:
+            out.add(f"{where}.id", "points to the entry itself")
+        elif la_id in seen:
+            out.add(f"{where}.id", f"'{la_id}' is listed twice")
+        seen.add(la_id)
+        cue = _lang_map(item.get("cue"), f"{where}.cue", out, False)
+        lookalikes.append(LookAlike(la_id, cue))
+
+    sources: list[Source] = []
+    raw_src = data.get("sources") or []
+    if not isinstance(raw_src, list):
+        out.add("sources", f"must be a list of {{title, url}}, got {raw_src!r}")
+        raw_src = []
+    for i, item in enumerate(raw_src):
+        where = f"sources[{i}]"
+        if not isinstance(item, Mapping) or set(item) - {"title", "url"}:
+            out.add(where, f"must be a mapping with title and url, got {item!r}")
+            continue
+        title = _text(item.get("title"), f"{where}.title", out)
+        url = item.get("url")
+        if not isinstance(url, str) or not re.match(r"^https?://\S+$", url.strip()):
+            out.add(f"{where}.url", f"must be an http(s) URL, got {url!r}")
+        elif title:
+            sources.append(Source(title, url.strip()))
+
+    if out.problems:
+        raise CatalogueError(out.problems)
+    return CatalogueEntry(
+        id=entry_id, common_names=names, scientific_name=sci, kind=kind, product_type=product,
+        group=group, cites=listing, cues=cues, lookalikes=tuple(lookalikes), handling=handling,
+        sources=tuple(sources))
+
+
+def _read_yaml(path: Path, out: _Collector) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        out.add(None, f"is not valid YAML: {exc}".replace("\n", " "))
+        return None
+
+
+def _read_groups(path: Path, problems: list[Problem]) -> list[Group]:
+    out = _Collector(path, None, "group")
+    data = _read_yaml(path, out)
+    problems.extend(out.problems)
+    if data is None and not out.problems:
+        return []
+    if not isinstance(data, Mapping) or not isinstance(data.get("groups"), list):
+        if not out.problems:
+            problems.append(Problem("must contain 'groups:' followed by a list of {id, names}", str(path)))
+        return []
+    groups = []
+    for i, item in enumerate(data["groups"]):
+        gid = item.get("id") if isinstance(item, Mapping) else None
+        one = _Collector(path, gid if isinstance(gid, str) else f"#{i}", "group")
+        if not isinstance(item, Mapping) or set(item) - {"id", "names"}:
+            one.add(None, f"must be a mapping with id and names, got {item!r}")
+        elif not isinstance(gid, str) or not ID_RE.match(gid):
+            one.add("id", f"must be lower_snake_case, got {gid!r}")
+        else:
+            names = _lang_map(item.get("names"), "names", one, False)
+            if not one.problems:
+                groups.append(Group(gid, names))
+        problems.extend(one.problems)
+    return groups
+
+
+def load_catalogue(*dirs: Path | str) -> Catalogue:
+    """Load and validate the catalogue. No args: the packaged catalogue.
+
+    Later dirs override earlier ones entry by entry (the app passes its overlay dir
+    after `PACKAGED_DIR`). The first dir must exist; a later one that does not exist yet
+    counts as empty. Raises `CatalogueError` listing every problem.
+    """
+    dirs = tuple(Path(d) for d in dirs) or (PACKAGED_DIR,)
+    problems: list[Problem] = []
+    entries: dict[str, CatalogueEntry] = {}
+    files: dict[str, str] = {}
+    groups: dict[str, Group] = {}
+    for n, directory in enumerate(dirs):
+        if not directory.is_dir():
+            if n == 0:
+                raise CatalogueError(f"catalogue directory {directory} does not exist")
+            continue
+        layer: dict[str, Path] = {}
+        for path in sorted(directory.iterdir()):
+            if path.name.startswith((".", "_")) or not path.is_file():
+                continue
+            if path.suffix == ".yml":
+                problems.append(Problem(f"rename it to {path.stem}.yaml: entries must be <id>.yaml", str(path)))
+                continue
+            if path.suffix != ".yaml":
+                continue
+            out = _Collector(path, path.stem)
+            data = _read_yaml(path, out)
+            if out.problems:
+                problems.extend(out.problems)
+                continue
+            claimed = data.get("id") if isinstance(data, Mapping) else None
+            if isinstance(claimed, str) and claimed in layer:
+                problems.append(Problem(
+                    f"'{claimed}' is claimed by both {layer[claimed].name} and {path.name}; "
+                    f"keep exactly one file, named {claimed}.yaml", str(path), claimed, "id"))
+                continue
+            if isinstance(claimed, str):
+                layer[claimed] = path
+            try:
+                entry = entry_from_mapping(data, source=path)
+            except CatalogueError as exc:
+                problems.extend(exc.problems)
+                continue
+            entries[entry.id] = entry
+            files[entry.id] = str(path)
+        if (directory / GROUPS_FILE).is_file():
+            for group in _read_groups(directory / GROUPS_FILE, problems):
+                groups[group.id] = group
+            files["_groups"] = str(directory / GROUPS_FILE)
+    if problems:
+        raise CatalogueError(problems)
+    return Catalogue(entries.values(), groups.values(), files)
+
+
+# -- writing --------------------------------------------------------------------------
+
+class _Dumper(yaml.SafeDumper):
+    def increase_indent(self, flow: bool = False, indentless: bool = False):  # indent list items
+        return super().increase_indent(flow, False)
+
+
+def dump_entry_yaml(mapping: Mapping[str, Any]) -> str:
+    """Canonical text of an entry file (what `save_entry` writes)."""
+    body = yaml.dump(dict(mapping), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                     width=100, default_flow_style=False)
+    return FILE_HEADER + body
+
+
+def dump_groups_yaml(groups: Iterable[Group]) -> str:
+    body = yaml.dump({"groups": [group_to_mapping(g) for g in groups]}, Dumper=_Dumper,
+                     sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
+    return ("# Catalogue groups: coarse classes the model can fall back to.\n"
+            "# Schema: species_data/README.md\n" + body)
+
+
+def atomic_write_text(target: Path, text: str) -> None:
+    """Write via a temp file in the same dir + fsync + os.replace: readers see old or new, never half."""
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable (not possible on every platform)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def save_entry(entry_or_mapping: CatalogueEntry | Mapping[str, Any], directory: Path | str,
+               author: str, *, base_dirs: Sequence[Path | str] | None = None) -> Path:
+    """Validate, then atomically write ``directory/<id>.yaml`` and log it in ``_history.jsonl``.
+
+    The entry is checked against the catalogue loaded from ``base_dirs`` (default: the
+    packaged catalogue) plus ``directory``, with this entry replacing any earlier version.
+    Nothing is written if validation fails.
+    """
+    directory = Path(directory)
+    if not isinstance(author, str) or not author.strip():
+        raise CatalogueError("save_entry needs the name of the author (who made this edit)")
+    mapping = (entry_to_mapping(entry_or_mapping) if isinstance(entry_or_mapping, CatalogueEntry)
+               else dict(entry_or_mapping))
+    entry_id = mapping.get("id")
+    if not isinstance(entry_id, str) or not ID_RE.match(entry_id):
+        raise CatalogueError(Problem(f"must be lower_snake_case, got {entry_id!r}", None, str(entry_id), "id"))
+    target = directory / f"{entry_id}.yaml"
+    entry = entry_from_mapping(mapping, source=target)
+    base = load_catalogue(*(tuple(base_dirs) if base_dirs else (PACKAGED_DIR,)), directory)
+    action = "updated" if entry_id in base else "created"
+    files = {e.id: base.file_of(e.id) for e in base if base.file_of(e.id)}
+    files[entry_id] = str(target)
+    merged = Catalogue([e for e in base if e.id != entry_id] + [entry], base.groups.values(), files)
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, dump_entry_yaml(entry_to_mapping(entry)))
+    record = {
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "author": author.strip(), "id": entry_id, "action": action,
+        "file": target.name, "catalogue_version": merged.version,
+    }
+    with open(directory / HISTORY_FILE, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return target
+
+
+def read_history(directory: Path | str) -> list[dict[str, Any]]:
+    """The edit log written by `save_entry` (oldest first); empty if there is none."""
+    path = Path(directory) / HISTORY_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -1,0 +1,424 @@
+"""serve.quiz and serve.quiz_schedule: syllabus, distractors, photos, Leitner boxes,
+mastery, certification, summary. Deterministic: every rng is seeded."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import pickle
+import random
+
+import pytest
+
+from serve.quiz import (
+    APPENDIX_CHOICES,
+    NEXT_STEPS,
+    Answer,
+    Difficulty,
+    LeitnerState,
+    NameStyle,
+    PoolExhausted,
+    QuestionKind,
+    QuizClass,
+    QuizError,
+    QuizPool,
+    Syllabus,
+    SyllabusScope,
+    certification_check,
+    certification_messages,
+    choice_message,
+    feedback,
+    grade,
+    make_question,
+    mastery,
+    next_class,
+    next_question,
+    pick_distractors,
+    ranked_distractors,
+    record,
+    summarise,
+    summary_messages,
+    trainee_confusions,
+)
+from serve.quiz_schedule import INTERVALS, N_BOXES, CardState
+
+# Pangolins (4), parrots (3), reptiles (3): the white-bellied pangolin has one catalogue
+# look-alike and is confused by the model with the tree pangolin... and a python.
+CLASSES = [
+    QuizClass("pangolin_white", "pangolins", "I", "mammal", ("pangolin_black",), product=True),
+    QuizClass("pangolin_black", "pangolins", "I", "mammal"),
+    QuizClass("pangolin_giant", "pangolins", "I", "mammal"),
+    QuizClass("pangolin_sunda", "pangolins", "I", "mammal"),
+    QuizClass("parrot_grey", "parrots", "I", "bird"),
+    QuizClass("parrot_amazon", "parrots", "II", "bird"),
+    QuizClass("parrot_budgie", "parrots", None, "bird"),
+    QuizClass("python_reticulated", "reptiles", "II", "reptile", product=True),
+    QuizClass("tortoise_star", "reptiles", "I", "reptile", ("pangolin_white",)),
+    QuizClass("gecko_tokay", "reptiles", "none", "reptile"),
+]
+PHOTOS = {c.id: [f"{c.id}-{i}" for i in range(3)] for c in CLASSES}
+CONFUSION = {
+    ("pangolin_white", "pangolin_giant"): 0.05,
+    ("python_reticulated", "pangolin_white"): 0.12,  # other direction, higher rate
+    ("pangolin_white", "pangolin_white"): 0.8,  # diagonal: ignored
+}
+POOL = QuizPool.build(CLASSES, PHOTOS, CONFUSION)
+ALL_IDS = Syllabus().eligible(POOL)
+
+
+def _ans(class_id: str, correct: bool, at: int = 0, chosen: str | None = None,
+         group: str = "g", kind: QuestionKind = QuestionKind.IDENTIFY) -> Answer:
+    return Answer(f"q{at}", kind, class_id, group, chosen or class_id, correct, at)
+
+
+# --- records and pool ------------------------------------------------------------------
+
+
+def test_quiz_class_normalises_appendix_and_rejects_bad_values():
+    assert POOL.classes["gecko_tokay"].appendix is None
+    with pytest.raises(ValueError, match="'IV'"):
+        QuizClass("x", "g", "IV", "bird")
+    with pytest.raises(ValueError, match="group"):
+        QuizClass("x", "", None, "bird")
+
+
+def test_pool_build_names_bad_input():
+    with pytest.raises(ValueError, match="twice"):
+        QuizPool.build(CLASSES + [CLASSES[0]], {})
+    with pytest.raises(ValueError, match="'dodo'"):
+        QuizPool.build(CLASSES, {"dodo": ["d1"]})
+    with pytest.raises(ValueError, match="'p1'"):
+        QuizPool.build(CLASSES, {"pangolin_white": ["p1"], "pangolin_black": ["p1"]})
+    with pytest.raises(ValueError, match="need >= 0"):
+        QuizPool.build(CLASSES, {}, {("pangolin_white", "parrot_grey"): -0.1})
+
+
+def test_pool_is_read_only_but_copyable():
+    with pytest.raises(TypeError):
+        POOL.classes["x"] = CLASSES[0]  # type: ignore[index]
+    assert copy.deepcopy(POOL) == POOL and pickle.loads(pickle.dumps(POOL)) == POOL
+
+
+# --- syllabus --------------------------------------------------------------------------
+
+
+def test_syllabus_scopes():
+    assert set(ALL_IDS) == {c.id for c in CLASSES}
+    assert set(Syllabus(SyllabusScope.GROUP, "parrots").eligible(POOL)) == {
+        "parrot_grey", "parrot_amazon", "parrot_budgie"}
+    app_i = Syllabus(SyllabusScope.APPENDIX_I).eligible(POOL)
+    assert set(app_i) == {c.id for c in CLASSES if c.appendix == "I"}
+    assert set(Syllabus(SyllabusScope.PRODUCTS).eligible(POOL)) == {
+        "pangolin_white", "python_reticulated"}
+
+
+def test_syllabus_needs_photos_and_a_big_enough_pool():
+    photos = dict(PHOTOS, parrot_grey=[])
+    assert "parrot_grey" not in Syllabus().eligible(QuizPool.build(CLASSES, photos))
+    small = QuizPool.build(CLASSES[:3], {c.id: ["p" + c.id] for c in CLASSES[:3]})
+    assert Syllabus().eligible(small) == ()
+    with pytest.raises(QuizError, match="wider syllabus"):
+        next_question(small, (), LeitnerState(), 0, random.Random(0))
+
+
+def test_group_scope_requires_group():
+    with pytest.raises(ValueError, match="GROUP"):
+        Syllabus(SyllabusScope.GROUP)
+    with pytest.raises(ValueError, match="GROUP"):
+        Syllabus(SyllabusScope.ALL, "parrots")
+
+
+# --- distractors -----------------------------------------------------------------------
+
+
+def test_distractor_tiers_hard_first():
+    tiers = ranked_distractors(POOL, "pangolin_white", random.Random(0))
+    personal, look, confused, same, others = tiers
+    assert personal == ()
+    assert look == ("pangolin_black", "tortoise_star")  # own look-alike, then reverse
+    assert confused == ("python_reticulated", "pangolin_giant")  # both directions, by rate
+    assert set(same) == {"pangolin_sunda"}
+    flat = [c for t in tiers for c in t]
+    assert sorted(flat) == sorted(set(ALL_IDS) - {"pangolin_white"})  # each once
+
+
+def test_personal_confusions_come_first():
+    tiers = ranked_distractors(POOL, "pangolin_white", random.Random(0), ("parrot_grey",))
+    assert tiers[0] == ("parrot_grey",)
+
+
+def test_hard_uses_lookalikes_and_confusions_before_random():
+    for seed in range(20):
+        q = make_question(POOL, "pangolin_white", QuestionKind.IDENTIFY, random.Random(seed),
+                          difficulty=Difficulty.HARD)
+        assert set(q.choices) == {"pangolin_white", "pangolin_black", "tortoise_star",
+                                  "python_reticulated"}
+
+
+def test_medium_mixes_the_closest_with_random_ones():
+    seen_random = set()
+    for seed in range(30):
+        q = make_question(POOL, "pangolin_white", QuestionKind.IDENTIFY, random.Random(seed))
+        assert {"pangolin_black", "tortoise_star"} <= set(q.choices)
+        seen_random |= set(q.choices) - {"pangolin_white", "pangolin_black", "tortoise_star"}
+    assert len(seen_random) > 2  # the third distractor varies
+
+
+def test_easy_avoids_the_closest():
+    close = {"pangolin_black", "tortoise_star", "python_reticulated", "pangolin_giant",
+             "pangolin_sunda"}
+    for seed in range(20):
+        q = make_question(POOL, "pangolin_white", QuestionKind.IDENTIFY, random.Random(seed),
+                          difficulty=Difficulty.EASY)
+        assert not (set(q.choices) & close)
+
+
+def test_pick_distractors_needs_enough_classes():
+    with pytest.raises(QuizError, match="only 2 other classes"):
+        pick_distractors((("a",), ("b",)), 3, Difficulty.HARD, random.Random(0))
+
+
+def test_questions_are_deterministic_given_the_seed():
+    a = make_question(POOL, "parrot_grey", QuestionKind.IDENTIFY, random.Random(42))
+    b = make_question(POOL, "parrot_grey", QuestionKind.IDENTIFY, random.Random(42))
+    assert a == b
+    assert a.answer == "parrot_grey" and a.answer in a.choices
+    assert len(set(a.choices)) == 4
+
+
+# --- photos ----------------------------------------------------------------------------
+
+
+def test_a_session_never_repeats_a_photo_and_ends_clearly():
+    rng, state, seen = random.Random(3), LeitnerState(), []
+    total = sum(len(v) for v in PHOTOS.values())
+    with pytest.raises(PoolExhausted, match=f"all {total} photos.*new session"):
+        for now in range(total + 1):
+            q = next_question(POOL, ALL_IDS, state, now, rng, seen_photo_ids=seen)
+            seen.append(q.photo_id)
+            state = record(state, q.class_id, now % 3 != 0, now)
+    assert len(seen) == total == len(set(seen))
+
+
+def test_make_question_names_the_exhausted_class():
+    with pytest.raises(PoolExhausted, match="'parrot_grey'"):
+        make_question(POOL, "parrot_grey", QuestionKind.IDENTIFY, random.Random(0),
+                      seen_photo_ids=set(PHOTOS["parrot_grey"]))
+
+
+# --- question kinds, public view, grading ----------------------------------------------
+
+
+@pytest.mark.parametrize("class_id, appendix, protected, step", [
+    ("pangolin_white", "I", "prohibited", "detain_and_refer"),
+    ("parrot_amazon", "II", "permit", "check_export_permit"),
+    ("gecko_tokay", "none", "not_listed", "clear_normally"),
+])
+def test_regulation_questions(class_id, appendix, protected, step):
+    rng = random.Random(1)
+    q = make_question(POOL, class_id, QuestionKind.APPENDIX, rng, name_of=str.upper)
+    assert q.choices == APPENDIX_CHOICES and q.answer == appendix
+    assert class_id.upper() in q.prompt.render()
+    q = make_question(POOL, class_id, QuestionKind.PROTECTED, rng)
+    assert q.answer == protected and q.answer in q.choices
+    q = make_question(POOL, class_id, QuestionKind.NEXT_STEP, rng)
+    assert q.answer == step and len(set(q.choices)) == 4
+    assert set(q.choices) <= set(NEXT_STEPS)
+
+
+def test_appendix_iii_steps():
+    pool = QuizPool.build(CLASSES + [QuizClass("civet", "mammals", "III", "mammal")],
+                          dict(PHOTOS, civet=["c1"]))
+    q = make_question(pool, "civet", QuestionKind.NEXT_STEP, random.Random(0))
+    assert q.answer == "check_origin_certificate"
+
+
+def test_public_view_has_no_answer():
+    q = make_question(POOL, "pangolin_white", QuestionKind.IDENTIFY, random.Random(0))
+    public = q.public_view()
+    fields = {f.name for f in dataclasses.fields(public)}
+    assert fields.isdisjoint({"answer", "class_id", "group"})
+    assert "pangolin_white" in public.choices and public.photo_id == q.photo_id
+    assert "answer=" not in repr(q)
+
+
+def test_name_style_flag_and_prompt():
+    q = make_question(POOL, "parrot_grey", QuestionKind.IDENTIFY, random.Random(0),
+                      names=NameStyle.SCIENTIFIC)
+    assert q.names is NameStyle.SCIENTIFIC and q.public_view().names is NameStyle.SCIENTIFIC
+    assert q.prompt.key == "quiz.prompt.identify.scientific"
+
+
+def test_grade_and_feedback():
+    q = make_question(POOL, "parrot_grey", QuestionKind.IDENTIFY, random.Random(0))
+    wrong = next(c for c in q.choices if c != q.answer)
+    right_answer = grade(q, "parrot_grey", 5)
+    assert right_answer.correct and right_answer.at == 5 and right_answer.group == "parrots"
+    assert [m.key for m in feedback(q, right_answer)] == ["quiz.feedback.correct"]
+    bad = grade(q, wrong, 6)
+    assert not bad.correct
+    msgs = feedback(q, bad, name_of=lambda c: f"<{c}>")
+    assert msgs[1].render() == "<parrot_grey>"
+    with pytest.raises(QuizError, match="'dodo' is not one of the choices"):
+        grade(q, "dodo", 7)
+
+
+def test_every_choice_and_prompt_renders_in_english():
+    rng = random.Random(0)
+    for kind in QuestionKind:
+        for cid in ALL_IDS:
+            q = make_question(POOL, cid, kind, rng)
+            assert q.prompt.render()
+            for c in q.choices:
+                assert choice_message(q.public_view(), c).render()
+
+
+# --- Leitner scheduler -----------------------------------------------------------------
+
+
+def test_right_moves_up_wrong_goes_to_box_1():
+    s = LeitnerState()
+    for now in range(N_BOXES + 2):
+        s = record(s, "a", True, now)
+    assert s.card("a").box == N_BOXES
+    s = record(s, "a", False, 10)
+    card = s.card("a")
+    assert card.box == 1 and card.due == 10 + INTERVALS[0] and card.lapses == 1
+
+
+def test_wrong_answer_comes_back_sooner_than_a_mastered_class():
+    ids = [f"c{i}" for i in range(6)]
+    s = LeitnerState()
+    now = 0
+    for cid in ids:  # every class at box 3, then "weak" is missed and "strong" mastered
+        for _ in range(2):
+            s = record(s, cid, True, now)
+            now += 1
+    s = record(s, "c0", False, now)  # weak
+    s = record(s, "c1", True, now + 1)  # strong, box 4
+    now += 2
+    first_seen: dict[str, int] = {}
+    rng = random.Random(5)
+    for step in range(now, now + 40):
+        cid = next_class(s, ids, step, rng)
+        first_seen.setdefault(cid, step)
+        s = record(s, cid, True, step)
+    assert first_seen["c0"] < first_seen.get("c1", 10**9)
+    assert first_seen["c0"] - now <= INTERVALS[0] + 2
+
+
+def test_unseen_classes_are_due_and_no_immediate_repeat():
+    s = record(LeitnerState(), "a", False, 0)
+    picks = {next_class(s, ["a", "b", "c"], 1, random.Random(i)) for i in range(30)}
+    assert "a" not in picks  # asked at clock 0, not repeated at clock 1
+    assert next_class(s, ["a"], 1, random.Random(0)) == "a"  # unless it is the only one
+    with pytest.raises(ValueError, match="syllabus"):
+        next_class(s, [], 1, random.Random(0))
+
+
+def test_weak_classes_are_drawn_more_often_when_all_due():
+    s = LeitnerState({"weak": CardState(box=1, due=0, lapses=2),
+                      "strong": CardState(box=4, due=0)})
+    picks = [next_class(s, ["weak", "strong"], 100, random.Random(i)) for i in range(200)]
+    assert picks.count("weak") > 3 * picks.count("strong")
+
+
+def test_confused_pairs_are_tracked_and_retired():
+    s = record(LeitnerState(), "a", False, 0, chosen="b")
+    s = record(s, "a", False, 1, chosen="c")
+    s = record(s, "a", False, 2, chosen="b")
+    assert s.pairs[("a", "b")].count == 2 and s.pairs[("a", "b")].box == 1
+    assert trainee_confusions(s, "a") == ("b", "c")
+    for now in range(3, 3 + N_BOXES):
+        s = record(s, "a", True, now)
+    assert ("a", "b") not in s.pairs
+
+
+def test_trainee_confusions_become_distractors():
+    s = record(LeitnerState(), "pangolin_white", False, 0, chosen="parrot_budgie")
+    q = next_question(POOL, ["pangolin_white"], s, 3, random.Random(0),
+                      difficulty=Difficulty.HARD)
+    assert "parrot_budgie" in q.choices
+
+
+def test_state_round_trips_through_json_and_is_pure():
+    s0 = LeitnerState()
+    s1 = record(s0, "a", False, 0, chosen="b")
+    s2 = record(s1, "c", True, 1)
+    assert s0.cards == {} and "c" not in s1.cards  # old states unchanged
+    restored = LeitnerState.from_dict(json.loads(json.dumps(s2.to_dict())))
+    assert restored == s2
+    with pytest.raises(TypeError):
+        s2.cards["x"] = CardState()  # type: ignore[index]
+    assert copy.deepcopy(s2) == s2 and pickle.loads(pickle.dumps(s2)) == s2  # e.g. gr.State
+
+
+def test_bad_stored_state_is_named():
+    with pytest.raises(ValueError, match="version"):
+        LeitnerState.from_dict({"scheme": "sm2", "version": 1})
+    good = record(LeitnerState(), "a", True, 0).to_dict()
+    good["cards"]["a"]["box"] = 9
+    with pytest.raises(ValueError, match="box 9"):
+        LeitnerState.from_dict(good)
+
+
+# --- mastery, certification, summary ---------------------------------------------------
+
+
+def test_mastery_uses_the_last_n_answers():
+    history = [_ans("a", False, 0)] * 3 + [_ans("a", True, 1)] * 4 + [_ans("b", True, 2)]
+    m = mastery(history, ["a", "b", "c"], last_n=4)
+    assert m == {"a": 1.0, "b": 1.0, "c": 0.0}
+    assert mastery(history, ["a"], last_n=5)["a"] == pytest.approx(0.8)
+
+
+def _seven_of_eight(cid: str) -> list[Answer]:
+    return [_ans(cid, False)] + [_ans(cid, True)] * 7
+
+
+def test_certification_boundary():
+    history = _seven_of_eight("a") + _seven_of_eight("b")
+    assert certification_check(history, ["a", "b"], threshold=0.875, last_n=8).passed
+    assert not certification_check(history, ["a", "b"], threshold=0.876, last_n=8).passed
+    assert certification_check(history, ["a", "b"]).passed  # default 0.85 over 8
+    six = [_ans("a", False)] * 2 + [_ans("a", True)] * 6
+    result = certification_check(six + _seven_of_eight("b"), ["a", "b"])
+    assert not result.passed and result.per_class["a"] == 0.75 and result.missing_classes == ()
+
+
+def test_certification_lists_classes_with_too_few_answers():
+    history = _seven_of_eight("a") + [_ans("b", True)] * 3
+    result = certification_check(history, ["a", "b", "c"])
+    assert not result.passed and result.missing_classes == ("b", "c")
+    assert certification_check(history, ["a", "b"], min_answers=3).passed
+    msg = certification_messages(result)[0]
+    assert msg.key == "quiz.certification.not_yet" and msg.params["missing"] == 2
+    assert "2 have too few answers" in msg.render()
+    with pytest.raises(ValueError, match="threshold"):
+        certification_check(history, ["a"], threshold=1.5)
+
+
+def test_summarise_scores_groups_and_confusions():
+    answers = [
+        _ans("pangolin_white", True, group="pangolins"),
+        _ans("pangolin_white", False, chosen="pangolin_black", group="pangolins"),
+        _ans("pangolin_white", False, chosen="pangolin_black", group="pangolins"),
+        _ans("parrot_grey", False, chosen="parrot_amazon", group="parrots"),
+        _ans("parrot_grey", False, chosen="II", group="parrots", kind=QuestionKind.APPENDIX),
+    ]
+    s = summarise(answers)
+    assert (s.score, s.total) == (1, 5)
+    assert s.per_group["pangolins"].correct == 1 and s.per_group["pangolins"].total == 3
+    assert s.per_group["parrots"].rate == 0.0
+    assert s.confused_pairs == ((("pangolin_white", "pangolin_black"), 2),
+                                (("parrot_grey", "parrot_amazon"), 1))
+    texts = [m.render() for m in summary_messages(s, name_of=str.title)]
+    assert texts[0] == "1 of 5 right."
+    assert "Pangolin_White" in texts[1]
+
+
+def test_answer_round_trips():
+    a = _ans("a", True, 3, kind=QuestionKind.NEXT_STEP)
+    assert Answer.from_dict(json.loads(json.dumps(a.to_dict()))) == a
+    with pytest.raises(ValueError, match="malformed"):
+        Answer.from_dict({"class_id": "a"})

@@ -1,0 +1,174 @@
+"""The model bundle: one folder that carries everything needed to use a model.
+
+    models/<version>/
+        bundle.json   architecture, labels, preprocessing, temperature, thresholds,
+                      out-of-catalogue method, groups, catalogue version, metrics
+                      (with the validation confusion matrix), training config,
+                      data manifest hash, per-class counts and sources
+        weights.pt    state dict of `SpeciesClassifier`
+        ood.npz       reference features for distance-based out-of-catalogue scores
+        model.onnx    the same network exported for ONNX Runtime (serving fast path)
+        *.png         confusion matrix and reliability diagram
+
+A bundle is written to a temporary sibling folder and renamed into place, so a
+crash never leaves a half-written bundle; `publish` switches `models/current`
+with an atomic rename of a symlink.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .preprocess import Preprocessing
+
+FORMAT_VERSION = 1
+CURRENT = "current"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    identify: float  # min calibrated top-1 probability for IDENTIFIED
+    group: float  # min summed probability of a group for GROUP
+    ood: float  # out-of-catalogue score above which the photo is UNKNOWN
+
+
+@dataclass
+class BundleMeta:
+    version: str
+    arch: str
+    labels: list[str]
+    preprocessing: Preprocessing
+    temperature: float
+    thresholds: Thresholds
+    ood_method: str
+    groups: dict[str, str]  # label -> catalogue group id (snapshot at training time)
+    catalogue_version: str
+    metrics: dict[str, Any]  # split name -> Metrics.to_dict(), plus extra reports
+    training: dict[str, Any]  # mode, hyper-parameters, timings
+    data_manifest: str
+    counts: dict[str, dict[str, int]]  # label -> split -> photos
+    sources: dict[str, int] = field(default_factory=dict)
+    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    parent: str | None = None  # version this one was derived from (quick update)
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["preprocessing"] = self.preprocessing.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "BundleMeta":
+        d = dict(d)
+        if d.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"bundle format {d.get('format_version')!r} is not supported (expected {FORMAT_VERSION}); retrain it")
+        d["preprocessing"] = Preprocessing.from_dict(d["preprocessing"])
+        d["thresholds"] = Thresholds(**d["thresholds"])
+        return cls(**d)
+
+
+@dataclass
+class Bundle:
+    path: Path
+    meta: BundleMeta
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.path / "model.onnx"
+
+    @classmethod
+    def load(cls, path: Path | str) -> "Bundle":
+        path = Path(path).resolve()
+        meta_file = path / "bundle.json"
+        if not meta_file.exists():
+            raise FileNotFoundError(f"{path} is not a model bundle (no bundle.json); train one with `python -m train fit`")
+        return cls(path, BundleMeta.from_dict(json.loads(meta_file.read_text())))
+
+    def build_model(self):
+        """The torch model with the bundle's weights (imports torch lazily)."""
+        import torch
+
+        from .model import SpeciesClassifier
+
+        model = SpeciesClassifier(self.meta.arch, len(self.meta.labels))
+        state = torch.load(self.path / "weights.pt", map_location="cpu", weights_only=True)
+        model.load_state_dict(state, strict=True)
+        return model.eval()
+
+    def ood_reference(self):
+        from .ood import OodReference
+
+        with np.load(self.path / "ood.npz") as arrays:
+            return OodReference.from_arrays(arrays)
+
+
+def save_bundle(out: Path, meta: BundleMeta, model, ood_ref, extra_files: dict[str, Path] | None = None,
+                export_onnx: bool = True) -> Bundle:
+    """Write the bundle to a temporary sibling, then rename it to `out` (replacing an old one)."""
+    import torch
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        torch.save(model.state_dict(), tmp / "weights.pt")
+        np.savez(tmp / "ood.npz", **ood_ref.arrays())
+        for name, src in (extra_files or {}).items():
+            shutil.copy2(src, tmp / name)
+        if export_onnx:
+            from .export import export_onnx as _export
+
+            _export(model, meta.preprocessing.input_size, tmp / "model.onnx")
+        (tmp / "bundle.json").write_text(json.dumps(meta.to_dict(), indent=1))
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if out.exists():
+            old = out.with_name(f".{out.name}-old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Bundle.load(out)
+
+
+def publish(models_dir: Path, version: str) -> Path:
+    """Point `models/current` at `version` atomically; returns the link."""
+    models_dir = Path(models_dir)
+    target = models_dir / version
+    Bundle.load(target)  # refuse to publish something that does not load
+    link = models_dir / CURRENT
+    tmp = models_dir / f".{CURRENT}-{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(version, tmp)
+    os.replace(tmp, link)
+    return link
+
+
+def current(models_dir: Path) -> Bundle | None:
+    link = Path(models_dir) / CURRENT
+    return Bundle.load(link) if link.exists() else None
+
+
+def list_versions(models_dir: Path) -> list[BundleMeta]:
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        return []
+    metas = []
+    for p in sorted(models_dir.iterdir()):
+        if p.name.startswith(".") or p.name == CURRENT or not (p / "bundle.json").exists():
+            continue
+        metas.append(Bundle.load(p).meta)
+    return sorted(metas, key=lambda m: m.created_at)

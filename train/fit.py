@@ -1,0 +1,199 @@
+"""`python -m train fit --mode head`: frozen backbone, cached embeddings, linear head.
+
+The story of a fit, top to bottom:
+  1. scan the photo folders (dedup by content hash, split by hash);
+  2. embed every photo once (cached by hash and backbone);
+  3. fit the linear head on train, pick its regularisation on validation;
+  4. calibrate (temperature, thresholds, out-of-catalogue rule) on validation;
+  5. measure on test, on held-out sources and on out-of-catalogue photos;
+  6. write the bundle, its plots and its model card.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from species_data.dataset import PhotoSet, Split, scan, split_of
+
+from . import ood
+from .backbone import spec
+from .bundle import Bundle, BundleMeta, save_bundle
+from .calibrate import Split3, calibrate, unknown_rates
+from .embeddings import EmbeddingCache, embed_photos
+from .head import fit_head, softmax
+from .metrics import evaluate_probs, reliability_bins
+from .model import SpeciesClassifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitConfig:
+    data: list[Path]
+    out: Path
+    arch: str = "tf_efficientnet_lite0"
+    mode: str = "head"
+    data_dir: Path = Path("data")  # caches live here
+    ood_data: Path | None = None  # flat folder of out-of-catalogue photos (tuning + report)
+    catalogue_dirs: list[Path] = field(default_factory=list)
+    classes: list[str] | None = None
+    workers: int = 1
+    batch_size: int = 32
+    progress: bool = True
+    card_dir: Path | None = Path("model_cards")
+    # fine-tuning only
+    epochs: int = 8
+    lr: float = 1e-3
+    backbone_lr_scale: float = 0.1
+    layer_decay: float = 0.75
+    label_smoothing: float = 0.1
+    patience: int = 3
+    max_steps: int | None = None
+
+
+def catalogue_snapshot(labels, catalogue_dirs) -> tuple[dict[str, str], str]:
+    """label -> group, and the catalogue version; every label must be a catalogue id."""
+    from species_data import load_catalogue
+
+    catalogue = load_catalogue(*catalogue_dirs)
+    missing = [label for label in labels if label not in catalogue]
+    if missing:
+        raise ValueError(
+            f"photo folders {missing} have no catalogue entry; add species_data/catalogue/<id>.yaml "
+            "(see species_data/README.md) or rename the folders to catalogue ids"
+        )
+    return {label: catalogue[label].group for label in labels}, catalogue.version
+
+
+def ood_photos(folder: Path | None) -> tuple[list, list]:
+    """Out-of-catalogue photos split by content hash into a tuning and a report half."""
+    if folder is None:
+        return [], []
+    from species_data.dataset import Photo
+    from species_data.images import content_hash, is_image_name
+
+    tune, report = [], []
+    for path in sorted(Path(folder).iterdir()):
+        if path.is_file() and is_image_name(path):
+            digest = content_hash(path.read_bytes())
+            photo = Photo(path, "__ood__", digest, split_of(digest))
+            (report if int(digest[16:24], 16) % 2 else tune).append(photo)
+    return tune, report
+
+
+def outputs_from_features(model: SpeciesClassifier, feats: np.ndarray, y: np.ndarray | None) -> Split3:
+    with torch.no_grad():
+        f = torch.from_numpy(feats)
+        return Split3(model.head(f).numpy(), feats, model.imagenet_head(f).numpy(), y)
+
+
+def source_holdout(feats: np.ndarray, y: np.ndarray, photos, photo_set: PhotoSet, l2: float) -> dict:
+    """For each class with photos from 2+ sources: train without one source, test on it.
+
+    Tells how well the model recognises a class in photos from a source it never saw.
+    """
+    by_class: dict[str, set[str]] = {}
+    for p in photos:
+        if p.source:
+            by_class.setdefault(p.label, set()).add(p.source)
+    results = {}
+    labels = photo_set.labels
+    is_train = np.array([p.split is Split.TRAIN for p in photos])
+    for label, sources in sorted(by_class.items()):
+        if len(sources) < 2:
+            continue
+        for source in sorted(sources):
+            held = np.array([p.label == label and p.source == source for p in photos])
+            train = is_train & ~held
+            fitted = fit_head(feats[train], y[train], feats[:0], y[:0], len(labels), l2_grid=(l2,))
+            logits = feats[held] @ fitted.weight.T + fitted.bias
+            recall = float(np.mean(logits.argmax(1) == labels.index(label)))
+            results[f"{label} <- {source}"] = {"n": int(held.sum()), "recall": recall}
+    if results:
+        results["mean_recall"] = float(np.mean([r["recall"] for r in results.values()]))
+    return results
+
+
+def fit(cfg: FitConfig) -> Bundle:
+    t0 = time.perf_counter()
+    photo_set = scan(cfg.data, cfg.classes)
+    labels = list(photo_set.labels)
+    groups, catalogue_version = catalogue_snapshot(labels, cfg.catalogue_dirs)
+    log.info("%d photos in %d classes", len(photo_set.photos), len(labels))
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    model = SpeciesClassifier.from_pretrained(cfg.arch, len(labels))
+    preprocessing = spec(cfg.arch).preprocessing
+    cache = EmbeddingCache.for_backbone(cfg.data_dir, cfg.arch)
+
+    new_embeddings = sum(cache.get(p.sha256) is None for p in photo_set.photos)
+    feats, photos, skipped = embed_photos(photo_set.photos, model.backbone, preprocessing, cache,
+                                          cfg.batch_size, cfg.workers, cfg.progress)
+    y = np.array([labels.index(p.label) for p in photos])
+    split = np.array([p.split.value for p in photos])
+    t_embed = time.perf_counter() - t0
+
+    tr, va, te = (split == s.value for s in Split)
+    head = fit_head(feats[tr], y[tr], feats[va], y[va], len(labels))
+    with torch.no_grad():
+        model.head.weight.copy_(torch.from_numpy(head.weight))
+        model.head.bias.copy_(torch.from_numpy(head.bias))
+
+    ref = ood.OodReference.fit(feats[tr], y[tr], len(labels))
+    tune, report_half = ood_photos(cfg.ood_data)
+    ood_tune = ood_report = None
+    if tune:
+        f_ood, kept_ood, _ = embed_photos(tune + report_half, model.backbone, preprocessing, cache,
+                                          cfg.batch_size, cfg.workers, cfg.progress)
+        is_tune = np.array([p in tune for p in kept_ood])
+        ood_tune = outputs_from_features(model, f_ood[is_tune], None)
+        ood_report = outputs_from_features(model, f_ood[~is_tune], None)
+
+    val = outputs_from_features(model, feats[va], y[va])
+    test = outputs_from_features(model, feats[te], y[te])
+    cal = calibrate(val, labels, groups, ref, ood_tune)
+    metrics = {
+        "val": evaluate_probs(softmax(val.logits, cal.temperature), val.y, labels, cal.thresholds.identify).to_dict(),
+        "test": evaluate_probs(softmax(test.logits, cal.temperature), test.y, labels, cal.thresholds.identify).to_dict(),
+        "source_holdout": source_holdout(feats, y, photos, photo_set, head.l2),
+        "decisions_test": unknown_rates(test, cal, labels, groups, ref),
+        "ood": {**cal.ood_report, "method": cal.ood_method},
+        "reliability_test": reliability_bins(softmax(test.logits, cal.temperature), test.y),
+    }
+    if ood_report is not None:
+        metrics["ood"]["report_photos"] = unknown_rates(ood_report, cal, labels, groups, ref)
+        s_in = ood.scores(cal.ood_method, test.logits, test.features, test.imagenet_logits, cal.temperature, ref)
+        s_out = ood.scores(cal.ood_method, ood_report.logits, ood_report.features, ood_report.imagenet_logits,
+                           cal.temperature, ref)
+        metrics["ood"]["auroc_report"] = ood.auroc(s_in, s_out)
+    t_total = time.perf_counter() - t0
+    meta = BundleMeta(
+        version=Path(cfg.out).name, arch=cfg.arch, labels=labels, preprocessing=preprocessing,
+        temperature=cal.temperature, thresholds=cal.thresholds, ood_method=cal.ood_method, groups=groups,
+        catalogue_version=catalogue_version, metrics=metrics,
+        training={"mode": "head", "l2": head.l2, "seconds_embed": round(t_embed, 1),
+                  "seconds_total": round(t_total, 1), "embedded_new": new_embeddings,
+                  "skipped": [(str(p.path), r) for p, r in skipped],
+                  "config": {k: str(v) for k, v in asdict(cfg).items()}},
+        data_manifest=photo_set.manifest_hash(), counts=photo_set.counts(), sources=photo_set.sources(),
+    )
+    return finish_bundle(cfg, meta, model, ref)
+
+
+def finish_bundle(cfg: FitConfig, meta: BundleMeta, model, ref) -> Bundle:
+    """Plots, bundle, model card: the same ending for every training mode."""
+    import tempfile
+
+    from .card import write_card
+    from .report import write_plots
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plots = write_plots(meta, Path(tmp))
+        bundle = save_bundle(cfg.out, meta, model, ref, extra_files=plots)
+    if cfg.card_dir is not None:
+        write_card(bundle, cfg.card_dir)
+    return bundle

@@ -1,0 +1,82 @@
+"""The one preprocessing path: training evaluation, embedding and serving all use it.
+
+The numbers (input size, crop, mean, std) live in the model bundle as a
+`Preprocessing` record, like timm's `pretrained_cfg`; no caller repeats them.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+import numpy as np
+from PIL import Image
+
+from species_data.images import DecodedImage, ImageSource, decode_image
+
+_RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    input_size: int = 224
+    crop_pct: float = 0.875
+    interpolation: str = "bicubic"
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    def __post_init__(self) -> None:
+        if self.interpolation not in _RESAMPLE:
+            raise ValueError(f"interpolation must be one of {sorted(_RESAMPLE)}, got {self.interpolation!r}")
+        if not 0.2 <= self.crop_pct <= 1.0:
+            raise ValueError(f"crop_pct must be in [0.2, 1], got {self.crop_pct}")
+
+    @property
+    def resize_size(self) -> int:
+        """Short side before the centre crop (timm's convention: input_size / crop_pct)."""
+        return int(round(self.input_size / self.crop_pct))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Preprocessing":
+        return cls(
+            input_size=int(data["input_size"]),
+            crop_pct=float(data["crop_pct"]),
+            interpolation=str(data["interpolation"]),
+            mean=tuple(float(x) for x in data["mean"]),  # type: ignore[arg-type]
+            std=tuple(float(x) for x in data["std"]),  # type: ignore[arg-type]
+        )
+
+
+def centre_crop_resize(image: Image.Image, cfg: Preprocessing) -> Image.Image:
+    """Resize the short side to `resize_size` and take the centre `input_size` square,
+    in one resampling step (the crop box is mapped back to source pixels)."""
+    width, height = image.size
+    scale = cfg.resize_size / min(width, height)
+    side = cfg.input_size / scale  # crop side in source pixels
+    left = (width - side) / 2
+    top = (height - side) / 2
+    box = (left, top, left + side, top + side)
+    return image.resize(
+        (cfg.input_size, cfg.input_size), _RESAMPLE[cfg.interpolation], box=box, reducing_gap=3.0
+    )
+
+
+def normalise(pixels: np.ndarray, cfg: Preprocessing) -> np.ndarray:
+    """HWC uint8 -> CHW float32, normalised with the bundle's mean and std."""
+    array = pixels.astype(np.float32) * (1.0 / 255.0)
+    array -= np.asarray(cfg.mean, dtype=np.float32)
+    array *= 1.0 / np.asarray(cfg.std, dtype=np.float32)
+    return np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
+def to_input(image: Image.Image, cfg: Preprocessing) -> np.ndarray:
+    """RGB image -> model input (3, S, S) float32."""
+    return normalise(np.asarray(centre_crop_resize(image, cfg)), cfg)
+
+
+def load_input(source: ImageSource, cfg: Preprocessing, name: str | None = None) -> tuple[np.ndarray, DecodedImage]:
+    """Decode (at reduced JPEG scale when possible) and preprocess one photo."""
+    decoded = decode_image(source, name=name, min_side=cfg.resize_size)
+    return to_input(decoded.image, cfg), decoded
