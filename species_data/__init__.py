@@ -2,3 +2,24 @@
 
 Nothing here imports `train` or `serve`: photos and the catalogue flow one way.
 """
+
+from .catalogue import (  # noqa: E402
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    PACKAGED_DIR,
+    Appendix,
+    Catalogue,
+    CatalogueEntry,
+    CatalogueError,
+    CitesListing,
+    Group,
+    Kind,
+    Localised,
+    LookAlike,
+    Problem,
+    Source,
+    entry_to_mapping,
+    group_to_mapping,
+    normalise_language,
+)
+from .catalogue_io import entry_from_mapping, load_catalogue, read_history, save_entry  # noqa: E402

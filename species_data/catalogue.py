@@ -361,12 +361,15 @@ class Catalogue:
         return self._files.get(entry_id)
 
 
-from .catalogue_io import (  # noqa: E402  (re-export; catalogue_io imports the records above)
-    entry_from_mapping,
-    load_catalogue,
-    read_history,
-    save_entry,
-)
+_IO_NAMES = ("entry_from_mapping", "load_catalogue", "read_history", "save_entry")
+
+
+def __getattr__(name: str) -> Any:  # re-export the I/O functions without a circular import
+    if name in _IO_NAMES:
+        from . import catalogue_io
+        return getattr(catalogue_io, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "LANGUAGES", "DEFAULT_LANGUAGE", "PACKAGED_DIR", "Appendix", "Kind", "Localised", "Source",

@@ -7,6 +7,7 @@
                       data manifest hash, per-class counts and sources
         weights.pt    state dict of `SpeciesClassifier`
         ood.npz       reference features for distance-based out-of-catalogue scores
+        manifest.json the photos (content hash, label, split, path) it was fitted on
         model.onnx    the same network exported for ONNX Runtime (serving fast path)
         *.png         confusion matrix and reliability diagram
 
@@ -92,6 +93,10 @@ class Bundle:
             raise FileNotFoundError(f"{path} is not a model bundle (no bundle.json); train one with `python -m train fit`")
         return cls(path, BundleMeta.from_dict(json.loads(meta_file.read_text())))
 
+    def manifest(self) -> list[dict]:
+        path = self.path / "manifest.json"
+        return json.loads(path.read_text()) if path.exists() else []
+
     def build_model(self):
         """The torch model with the bundle's weights (imports torch lazily)."""
         import torch
@@ -118,6 +123,7 @@ def save_bundle(out: Path, meta: BundleMeta, model, ood_ref, extra_files: dict[s
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    os.chmod(tmp, 0o755)
     try:
         torch.save(model.state_dict(), tmp / "weights.pt")
         np.savez(tmp / "ood.npz", **ood_ref.arrays())

@@ -150,5 +150,6 @@ def write_card(bundle: Bundle, card_dir: Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=card_dir, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(render(bundle))
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path

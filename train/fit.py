@@ -58,9 +58,9 @@ class FitConfig:
 
 def catalogue_snapshot(labels, catalogue_dirs) -> tuple[dict[str, str], str]:
     """label -> group, and the catalogue version; every label must be a catalogue id."""
-    from species_data import load_catalogue
+    from species_data import PACKAGED_DIR, load_catalogue
 
-    catalogue = load_catalogue(*catalogue_dirs)
+    catalogue = load_catalogue(PACKAGED_DIR, *catalogue_dirs)
     missing = [label for label in labels if label not in catalogue]
     if missing:
         raise ValueError(
@@ -92,7 +92,7 @@ def outputs_from_features(model: SpeciesClassifier, feats: np.ndarray, y: np.nda
         return Split3(model.head(f).numpy(), feats, model.imagenet_head(f).numpy(), y)
 
 
-def source_holdout(feats: np.ndarray, y: np.ndarray, photos, photo_set: PhotoSet, l2: float) -> dict:
+def source_holdout(feats: np.ndarray, y: np.ndarray, photos, photo_set: PhotoSet, head) -> dict:
     """For each class with photos from 2+ sources: train without one source, test on it.
 
     Tells how well the model recognises a class in photos from a source it never saw.
@@ -110,7 +110,8 @@ def source_holdout(feats: np.ndarray, y: np.ndarray, photos, photo_set: PhotoSet
         for source in sorted(sources):
             held = np.array([p.label == label and p.source == source for p in photos])
             train = is_train & ~held
-            fitted = fit_head(feats[train], y[train], feats[:0], y[:0], len(labels), l2_grid=(l2,))
+            fitted = fit_head(feats[train], y[train], feats[:0], y[:0], len(labels), l2_grid=(head.l2,),
+                              init=(head.std_weight, head.std_bias))
             logits = feats[held] @ fitted.weight.T + fitted.bias
             recall = float(np.mean(logits.argmax(1) == labels.index(label)))
             results[f"{label} <- {source}"] = {"n": int(held.sum()), "recall": recall}
@@ -159,7 +160,7 @@ def fit(cfg: FitConfig) -> Bundle:
     metrics = {
         "val": evaluate_probs(softmax(val.logits, cal.temperature), val.y, labels, cal.thresholds.identify).to_dict(),
         "test": evaluate_probs(softmax(test.logits, cal.temperature), test.y, labels, cal.thresholds.identify).to_dict(),
-        "source_holdout": source_holdout(feats, y, photos, photo_set, head.l2),
+        "source_holdout": source_holdout(feats, y, photos, photo_set, head),
         "decisions_test": unknown_rates(test, cal, labels, groups, ref),
         "ood": {**cal.ood_report, "method": cal.ood_method},
         "reliability_test": reliability_bins(softmax(test.logits, cal.temperature), test.y),
@@ -181,10 +182,21 @@ def fit(cfg: FitConfig) -> Bundle:
                   "config": {k: str(v) for k, v in asdict(cfg).items()}},
         data_manifest=photo_set.manifest_hash(), counts=photo_set.counts(), sources=photo_set.sources(),
     )
-    return finish_bundle(cfg, meta, model, ref)
+    return finish_bundle(cfg, meta, model, ref, photos)
 
 
-def finish_bundle(cfg: FitConfig, meta: BundleMeta, model, ref) -> Bundle:
+def write_manifest(photos, path: Path) -> Path:
+    """Which photos (by content hash) a bundle was trained and measured on, so a quick
+    update can refit on the same photos plus new ones, and compare on the same split."""
+    import json
+
+    rows = [{"sha256": p.sha256, "label": p.label, "split": p.split.value, "path": str(p.path), "source": p.source}
+            for p in photos]
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def finish_bundle(cfg: FitConfig, meta: BundleMeta, model, ref, photos) -> Bundle:
     """Plots, bundle, model card: the same ending for every training mode."""
     import tempfile
 
@@ -193,6 +205,7 @@ def finish_bundle(cfg: FitConfig, meta: BundleMeta, model, ref) -> Bundle:
 
     with tempfile.TemporaryDirectory() as tmp:
         plots = write_plots(meta, Path(tmp))
+        plots["manifest.json"] = write_manifest(photos, Path(tmp) / "manifest.json")
         bundle = save_bundle(cfg.out, meta, model, ref, extra_files=plots)
     if cfg.card_dir is not None:
         write_card(bundle, cfg.card_dir)

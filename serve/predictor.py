@@ -1,0 +1,131 @@
+"""The Python API the app and the batch command share.
+
+    from serve.predictor import Predictor
+    p = Predictor.load("data/models/current")
+    r = p.identify("photo.jpg")          # path, bytes or PIL image
+    r.decision.kind, r.decision.label, r.top
+
+The path of a photo: safe decode (reduced-scale JPEG decode) -> the bundle's
+preprocessing -> ONNX Runtime forward -> temperature softmax and the
+out-of-catalogue score -> `serve.decisions.decide`.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from species_data.images import DecodedImage, ImageDecodeError, ImageSource
+from train import ood
+from train.bundle import Bundle
+from train.head import softmax
+from train.preprocess import load_input
+from train.runtime import ModelRunner, Outputs
+
+from .decisions import Decision, Thresholds, decide
+
+
+@dataclass(frozen=True)
+class Identification:
+    name: str  # file name or "uploaded file"
+    sha256: str
+    decision: Decision
+    probabilities: tuple[tuple[str, float], ...]  # every class, most probable first
+    ood_score: float
+    model_version: str
+    original_size: tuple[int, int]
+
+    @property
+    def top(self) -> tuple[tuple[str, float], ...]:
+        return self.decision.top
+
+    def to_dict(self) -> dict:
+        d = self.decision
+        return {
+            "name": self.name, "sha256": self.sha256, "model_version": self.model_version,
+            "decision": d.kind.value, "label": d.label, "group": d.group, "confidence": d.confidence,
+            "top": [[label, p] for label, p in d.top], "ood_score": self.ood_score,
+        }
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A photo that could not be identified, and why (for batch results)."""
+
+    name: str
+    reason: str
+
+
+class Predictor:
+    def __init__(self, bundle: Bundle, backend: str = "auto", threads: int | None = None):
+        self.bundle = bundle
+        meta = bundle.meta
+        self.labels = list(meta.labels)
+        self.version = meta.version
+        self.runner = ModelRunner(bundle, backend, threads)
+        self.reference = bundle.ood_reference()
+        ood_threshold = meta.thresholds.ood if math.isfinite(meta.thresholds.ood) else None
+        self.thresholds = Thresholds(min(1.0, max(meta.thresholds.identify, 1e-6)),
+                                     min(1.0, max(meta.thresholds.group, 1e-6)), ood_threshold)
+        self._lock = threading.Lock()  # one forward at a time: ORT already uses every core
+
+    @classmethod
+    def load(cls, path: Path | str, backend: str = "auto", threads: int | None = None) -> "Predictor":
+        return cls(Bundle.load(path), backend, threads)
+
+    def prepare(self, source: ImageSource, name: str | None = None) -> tuple[np.ndarray, DecodedImage]:
+        """Decode and preprocess one photo (raises ImageDecodeError with a readable reason)."""
+        return load_input(source, self.bundle.meta.preprocessing, name)
+
+    def forward(self, batch: np.ndarray) -> Outputs:
+        with self._lock:
+            return self.runner.run(batch)
+
+    def _identifications(self, outputs: Outputs, decoded: Sequence[DecodedImage], names: Sequence[str]):
+        meta = self.bundle.meta
+        probs = softmax(outputs.logits.astype(np.float64), meta.temperature)
+        scores = ood.scores(meta.ood_method, outputs.logits, outputs.features, outputs.imagenet_logits,
+                            meta.temperature, self.reference)
+        results = []
+        for row, score, dec, name in zip(probs, scores, decoded, names):
+            row = row / row.sum()
+            decision = decide(self.labels, row.tolist(), meta.groups, self.thresholds, float(score))
+            order = np.argsort(-row)
+            results.append(Identification(
+                name, dec.sha256, decision, tuple((self.labels[i], float(row[i])) for i in order),
+                float(score), self.version, dec.original_size))
+        return results
+
+    def identify(self, source: ImageSource, name: str | None = None) -> Identification:
+        array, decoded = self.prepare(source, name)
+        label = name or (Path(source).name if isinstance(source, (str, Path)) else "uploaded file")
+        return self._identifications(self.forward(array[None]), [decoded], [label])[0]
+
+    def identify_many(self, sources: Iterable[tuple[str, ImageSource]], batch_size: int = 16,
+                      progress=None) -> list[Identification | Failure]:
+        """(name, source) pairs -> one result per input, in order; unreadable files become Failures."""
+        items = list(sources)
+        results: list[Identification | Failure | None] = [None] * len(items)
+        for start in range(0, len(items), batch_size):
+            chunk = list(enumerate(items[start:start + batch_size], start))
+            arrays, decoded, names, where = [], [], [], []
+            for i, (name, source) in chunk:
+                try:
+                    array, dec = self.prepare(source, name)
+                except ImageDecodeError as err:
+                    results[i] = Failure(name, err.reason)
+                    continue
+                arrays.append(array)
+                decoded.append(dec)
+                names.append(name)
+                where.append(i)
+            if arrays:
+                for i, r in zip(where, self._identifications(self.forward(np.stack(arrays)), decoded, names)):
+                    results[i] = r
+            if progress is not None:
+                progress(min(start + batch_size, len(items)), len(items))
+        return [r for r in results if r is not None]
