@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,11 @@ MAX_PIXELS = 128_000_000
 # Files larger than this are refused before they are read into memory.
 MAX_BYTES = 64 * 1024 * 1024
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+# The only Pillow decoders a file may reach, whatever its bytes claim to be: no EPS (that
+# would run Ghostscript), no ICO/PSD/FITS/... parsers that photos never need. MPO is
+# what Pillow calls a phone JPEG that carries a second picture (depth map, preview).
+ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+_SUPPORTED = "JPEG, PNG, WebP, GIF, BMP, TIFF"
 
 # Pillow's own bomb check would warn (or raise) with a message naming no file; ours runs first.
 Image.MAX_IMAGE_PIXELS = None
@@ -52,25 +58,59 @@ def content_hash(data: bytes) -> str:
 
 
 def read_bytes(source: ImageSource, name: str | None = None) -> tuple[bytes, str]:
-    """Bytes and a display name for a path or bytes, refusing oversized files up front."""
-    if isinstance(source, (bytes, bytearray)):
+    """Bytes and a display name for a path or bytes, refusing oversized files up front.
+
+    Only regular files are read (a FIFO or a device named .jpg would block or never
+    end), and never more than MAX_BYTES + 1 bytes, whatever `stat` said.
+    """
+    limit = f"the limit is {MAX_BYTES // 2**20} MB"
+    if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         label = name or "uploaded file"
     else:
         path = Path(source)
-        label = name or path.name
+        label = name or path.name or str(path)
         try:
-            size = path.stat().st_size
+            info = path.stat()
+            if stat.S_ISDIR(info.st_mode):
+                raise ImageDecodeError(label, "is a folder, not a photo file")
+            if not stat.S_ISREG(info.st_mode):
+                raise ImageDecodeError(label, "is not a regular file (a device, pipe or socket); pass a photo file")
+            if info.st_size > MAX_BYTES:
+                raise ImageDecodeError(label, f"file is {info.st_size / 2**20:.0f} MB; {limit}")
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_BYTES + 1)
         except OSError as err:
             raise ImageDecodeError(label, f"cannot be read ({err.strerror or err})") from None
-        if size > MAX_BYTES:
-            raise ImageDecodeError(label, f"file is {size / 2**20:.0f} MB; the limit is {MAX_BYTES // 2**20} MB")
-        data = path.read_bytes()
     if not data:
         raise ImageDecodeError(label, "file is empty (0 bytes)")
     if len(data) > MAX_BYTES:
-        raise ImageDecodeError(label, f"file is {len(data) / 2**20:.0f} MB; the limit is {MAX_BYTES // 2**20} MB")
+        raise ImageDecodeError(label, f"file is over {len(data) / 2**20:.0f} MB; {limit}")
     return data, label
+
+
+def _not_a_photo(data: bytes) -> str | None:
+    """A specific reason for common non-photo files that arrive named .jpg (None: no idea)."""
+    head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if data[4:8] == b"ftyp":
+        brand = data[8:12].lower()
+        if brand in (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"heif"):
+            return ("is a HEIC/HEIF photo (iPhone format), which this tool cannot read; "
+                    "export it as JPEG (or set the camera to 'Most Compatible') and try again")
+        if brand in (b"avif", b"avis"):
+            return "is an AVIF image, which this tool cannot read; export it as JPEG or PNG"
+        return "is a video or other media file, not a photo; take a still photo (JPEG or PNG)"
+    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        return "is a web page (HTML), not a photo; save the image itself (right-click > Save image)"
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
+        return "is an SVG drawing, not a photo; export it as PNG or JPEG"
+    if data.startswith(b"%PDF"):
+        return "is a PDF document, not a photo; export the page as an image (JPEG or PNG)"
+    if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "is a zip archive, not a photo; unpack it or pass the archive to the batch command"
+    if data.startswith(b"%!PS"):
+        return "is a PostScript/EPS file, not a photo; export it as PNG or JPEG"
+    return None
 
 
 def decode_image(
@@ -87,14 +127,20 @@ def decode_image(
     decodes in a fraction of the time when only 256 px are needed.
     """
     if isinstance(source, Image.Image):
-        image = _to_rgb(source, name or "image")
+        label = name or "image"
+        try:
+            image = _to_rgb(source, label)
+        except ImageDecodeError:
+            raise
+        except Exception as err:  # an odd in-memory mode must not escape as a bare ValueError
+            raise ImageDecodeError(label, f"image could not be converted to RGB ({err})") from None
         return DecodedImage(image, "", image.size, source.format or "")
     data, label = read_bytes(source, name)
     digest = content_hash(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             image_format = image.format or ""
             width, height = image.size
             if width < 1 or height < 1:
@@ -105,20 +151,22 @@ def decode_image(
                     f"image is {width}x{height} pixels ({width * height / 1e6:.0f} MP); "
                     f"the limit is {max_pixels / 1e6:.0f} MP (possible decompression bomb)",
                 )
-            if min_side and image_format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
+            if min_side and image_format in ("JPEG", "MPO") and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
                 image.draft(image.mode if image.mode != "YCbCr" else "RGB", (min_side, min_side))
             image.load()
             image = _to_rgb(image, label)
     except ImageDecodeError:
         raise
     except UnidentifiedImageError:
-        raise ImageDecodeError(label, "not an image format this tool can read (JPEG, PNG, WebP, GIF, BMP, TIFF)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as err:
-        text = str(err)
-        reason = "image file is truncated or damaged" if "truncat" in text or "broken" in text else f"image could not be decoded ({text})"
+        reason = _not_a_photo(data) or f"is not an image format this tool can read ({_SUPPORTED})"
         raise ImageDecodeError(label, reason) from None
-    except Image.DecompressionBombError as err:  # pragma: no cover - guarded above
-        raise ImageDecodeError(label, f"possible decompression bomb ({err})") from None
+    except Exception as err:  # noqa: BLE001 - Pillow's parsers raise many types on hostile bytes
+        text = str(err) or type(err).__name__
+        damaged = isinstance(err, (EOFError, SyntaxError)) or any(
+            w in text.lower() for w in ("truncat", "broken", "corrupt", "premature end"))
+        reason = ("image file is truncated or damaged" if damaged
+                  else f"image could not be decoded ({text[:200]})")
+        raise ImageDecodeError(label, reason) from None
     return DecodedImage(image, digest, (width, height), image_format)
 
 
@@ -131,8 +179,11 @@ def _to_rgb(image: Image.Image, label: str) -> Image.Image:
     except Exception:  # a broken EXIF block must not cost us the photo
         pass
     mode = image.mode
+    if mode in ("RGBa", "La"):  # premultiplied alpha: Pillow converts these only to RGBA/LA
+        image = image.convert(mode[:-1] + "A")
+        mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)
+        array = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         low, high = float(array.min()), float(array.max())
         scaled = (array - low) / (high - low) * 255.0 if high > low else np.zeros_like(array)
         image = Image.fromarray(scaled.astype(np.uint8), "L")

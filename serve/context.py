@@ -1,0 +1,112 @@
+"""Server-side state shared by every tab: configuration, records, photos, catalogue, model.
+
+One `AppContext` per process. Handlers receive it through closures (see
+`serve/app.py`) and ask it for the current user (from Gradio's login), the
+catalogue (packaged entries + trainer edits) and the published model, which is
+re-read when `models/current` changes, so publishing or rolling back switches
+the served model without a restart.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from species_data import PACKAGED_DIR, Catalogue, load_catalogue
+
+from .auth import Permission, PermissionDenied, require
+from .photo_store import PhotoStore
+from .records import Store
+from .records_schema import User
+
+DEFAULT_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    data_dir: Path = Path("data")
+    db_url: str | None = None  # default: sqlite:///<data_dir>/records.db
+    photo_roots: tuple[Path, ...] = (DEFAULT_PHOTOS,)  # read-only sample photos (quiz, examples)
+    host: str = "127.0.0.1"
+    port: int = 7860
+    max_upload_mb: int = 32
+    max_files: int = 200
+    bcrypt_rounds: int | None = None
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def catalogue_overlay(self) -> Path:
+        return self.data_dir / "catalogue"
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{(self.data_dir / 'records.db').resolve()}"
+
+
+@dataclass
+class AppContext:
+    config: AppConfig
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _catalogue: Catalogue | None = field(default=None, repr=False)
+    _predictor: object | None = field(default=None, repr=False)
+    _predictor_target: str | None = field(default=None, repr=False)
+
+    @cached_property
+    def store(self) -> Store:
+        return Store.open(self.config.database_url, bcrypt_rounds=self.config.bcrypt_rounds)
+
+    @cached_property
+    def photos(self) -> PhotoStore:
+        return PhotoStore(self.config.data_dir / "photos")
+
+    # --- catalogue -------------------------------------------------------
+    def catalogue(self) -> Catalogue:
+        with self._lock:
+            if self._catalogue is None:
+                self._catalogue = load_catalogue(PACKAGED_DIR, self.config.catalogue_overlay)
+            return self._catalogue
+
+    def reload_catalogue(self) -> Catalogue:
+        with self._lock:
+            self._catalogue = None
+        return self.catalogue()
+
+    # --- model -----------------------------------------------------------
+    def predictor(self):
+        """The published model; reloaded when `models/current` points elsewhere."""
+        from .predictor import Predictor
+
+        link = self.config.models_dir / "current"
+        if not link.exists():
+            raise FileNotFoundError(
+                f"no published model under {self.config.models_dir}; train one with "
+                "`python -m train fit ... --out data/models/v1` and `python -m train publish v1`")
+        target = os.path.realpath(link)
+        with self._lock:
+            if self._predictor is None or self._predictor_target != target:
+                self._predictor = Predictor.load(target)
+                self._predictor_target = target
+            return self._predictor
+
+    # --- users -----------------------------------------------------------
+    def user(self, username: str | None) -> User:
+        """The logged-in user (Gradio passes `request.username`); refuses anonymous calls."""
+        if not username:
+            raise PermissionDenied("not logged in: sign in first", user=None, role=None, permission=None)
+        user = self.store.get_user(username)
+        if user is None:
+            raise PermissionDenied(f"unknown user {username!r}", user=username, role=None, permission=None)
+        return user
+
+    def require(self, username: str | None, permission: Permission) -> User:
+        user = self.user(username)
+        require(user, permission)
+        return user
+
+    def authenticate(self, username: str, password: str) -> bool:
+        return self.store.authenticate(username, password) is not None

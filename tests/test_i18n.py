@@ -1,0 +1,74 @@
+"""The translation layer: complete languages have every key, fallback is visible, placeholders fill."""
+import json
+import re
+import string
+
+import pytest
+
+from serve import i18n
+from serve.i18n import COMPLETE_LANGUAGES, FALLBACK_MARK, LANGUAGES, LOCALES_DIR, Message, strings, t
+
+
+def _placeholders(text: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field}
+
+
+def test_every_key_exists_in_every_complete_language():
+    english = strings("en")
+    assert english, "no English strings"
+    for lang in COMPLETE_LANGUAGES:
+        missing = sorted(set(english) - set(strings(lang)))
+        assert not missing, f"{lang} lacks {len(missing)} keys, e.g. {missing[:5]}"
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_translations_keep_the_placeholders_of_english(lang):
+    english = strings("en")
+    for key, text in strings(lang).items():
+        assert key in english, f"{lang}: key {key!r} does not exist in English"
+        assert _placeholders(text) == _placeholders(english[key]), f"{lang}:{key} placeholders differ"
+        assert text.strip(), f"{lang}:{key} is blank"
+
+
+def test_no_language_file_defines_a_key_twice():
+    for lang in LANGUAGES:
+        strings.cache_clear()
+        strings(lang)  # raises on a clash between domain files
+
+
+def test_missing_key_falls_back_to_english_visibly(tmp_path, monkeypatch):
+    (tmp_path / "en").mkdir()
+    (tmp_path / "fr").mkdir()
+    (tmp_path / "en" / "x.json").write_text(json.dumps({"hello": "Hello {name}", "bye": "Bye"}))
+    (tmp_path / "fr" / "x.json").write_text(json.dumps({"hello": "Bonjour {name}"}))
+    monkeypatch.setattr(i18n, "LOCALES_DIR", tmp_path)
+    strings.cache_clear()
+    try:
+        assert t("hello", "fr", name="Ana") == "Bonjour Ana"
+        assert t("bye", "fr") == FALLBACK_MARK + "Bye"
+        assert t("bye", "en") == "Bye"
+        with pytest.raises(KeyError, match="nope"):
+            t("nope", "fr")
+    finally:
+        strings.cache_clear()
+
+
+def test_browser_language_codes_are_normalised():
+    assert i18n.normalise_language("pt-BR") == "pt"
+    assert i18n.normalise_language("fr_CM") == "fr"
+    assert i18n.normalise_language("de-DE") == "en"
+    assert i18n.normalise_language(None) == "en"
+
+
+@pytest.mark.parametrize("lang", COMPLETE_LANGUAGES)
+def test_a_decision_message_renders_in_each_language_with_its_placeholders_filled(lang):
+    text = Message("decision.identified.very_likely", {"name": "Xyz", "confidence": 0.93}).render(lang)
+    assert "Xyz" in text and "93" in text
+    assert not text.startswith(FALLBACK_MARK)
+    assert not re.search(r"\{[a-z_]+", text)
+
+
+def test_cites_appendix_uses_the_official_term_per_language():
+    expected = {"en": "Appendix I", "fr": "Annexe I", "es": "Apéndice I", "pt": "Anexo I", "id": "Apendiks I"}
+    for lang, term in expected.items():
+        assert term in t("decision.cites.appendix_i", lang), lang

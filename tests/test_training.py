@@ -1,0 +1,109 @@
+"""A small real training run on real photos: learns, round-trips, reports, and documents itself."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from species_data.dataset import Split, scan
+from train.bundle import Bundle, list_versions, publish, current
+from train.card import render
+from train.fit import FitConfig, fit
+from train.head import softmax
+from train.preprocess import load_input
+from train.runtime import ModelRunner
+
+pytestmark = pytest.mark.model
+
+PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
+CLASSES = ["elephant", "rhinoceros", "seahorse", "small_wild_cat"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    if not PHOTOS.is_dir():
+        pytest.skip("../shared/photos is not here")
+    root = tmp_path_factory.mktemp("fit")
+    cfg = FitConfig(data=[PHOTOS], out=root / "models" / "small", data_dir=root / "data", classes=CLASSES,
+                    card_dir=root / "cards", progress=False)
+    return cfg, fit(cfg)
+
+
+def test_learns_well_above_chance(trained):
+    _, bundle = trained
+    test = bundle.meta.metrics["test"]
+    assert test["n"] >= 20
+    assert test["top1"] > 0.7  # chance is 0.25
+    assert bundle.meta.labels == CLASSES
+    assert 0.05 < bundle.meta.temperature < 20
+
+
+def test_bundle_is_self_describing_and_round_trips(trained):
+    cfg, bundle = trained
+    reloaded = Bundle.load(cfg.out)
+    meta = reloaded.meta
+    assert meta.arch == "tf_efficientnet_lite0" and meta.preprocessing.input_size == 224
+    assert set(meta.groups) == set(CLASSES) and meta.catalogue_version
+    assert len(meta.metrics["val"]["confusion"]) == len(CLASSES)
+    assert meta.data_manifest == scan([PHOTOS], CLASSES).manifest_hash()
+    photos = [p for p in scan([PHOTOS], CLASSES).photos if p.split is Split.TEST][:6]
+    batch = np.stack([load_input(p.path, meta.preprocessing)[0] for p in photos])
+    torch_out = ModelRunner(reloaded, "torch").run(batch)
+    onnx_out = ModelRunner(reloaded, "onnx").run(batch)
+    again = ModelRunner(Bundle.load(cfg.out), "torch").run(batch)
+    np.testing.assert_array_equal(torch_out.logits, again.logits)  # same weights, same numbers
+    np.testing.assert_allclose(softmax(onnx_out.logits, meta.temperature), softmax(torch_out.logits, meta.temperature),
+                               rtol=1e-4, atol=1e-5)
+    manifest = reloaded.manifest()
+    assert {row["sha256"] for row in manifest} == {p.sha256 for p in scan([PHOTOS], CLASSES).photos}
+
+
+def test_rerun_embeds_only_new_photos(trained, tmp_path):
+    cfg, _ = trained
+    cache_files = sorted((cfg.data_dir / "embeddings").rglob("*.npy"))
+    assert len(cache_files) == len(scan([PHOTOS], CLASSES).photos)
+    again = fit(FitConfig(data=[PHOTOS], out=tmp_path / "again", data_dir=cfg.data_dir, classes=CLASSES,
+                          card_dir=None, progress=False))
+    assert again.meta.training["embedded_new"] == 0
+    assert again.meta.metrics["test"]["top1"] == pytest.approx(Bundle.load(cfg.out).meta.metrics["test"]["top1"])
+
+
+def test_card_carries_the_bundle_numbers(trained):
+    cfg, bundle = trained
+    card = (cfg.card_dir / "small.md").read_text()
+    assert card == render(bundle)
+    front = card.split("---")[1]
+    assert "pipeline_tag: image-classification" in front and "base_model: timm/tf_efficientnet_lite0.in1k" in front
+    test = bundle.meta.metrics["test"]
+    assert f"{100 * test['top1']:.1f} %" in card
+    assert f"{round(test['top1'], 4)}" in front
+    for section in ("## Intended use", "## Out-of-scope uses", "## Factors", "## Metrics",
+                    "## Training and evaluation data", "## Caveats and recommendations"):
+        assert section in card
+    for label in CLASSES:
+        assert f"| {label} |" in card
+    assert "never a legal determination" in card
+
+
+def test_evaluate_writes_a_report_through_the_serving_path(trained, tmp_path):
+    from train.cli import main
+
+    cfg, bundle = trained
+    out = tmp_path / "report"
+    assert main(["evaluate", "--model", str(cfg.out), "--data", str(PHOTOS), "--out", str(out), "--no-progress"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["metrics"]["top1"] == pytest.approx(bundle.meta.metrics["test"]["top1"], abs=1e-6)
+    assert set(report["unknown_labels"]) >= {"tiger", "lion"}  # classes the model does not know are named
+    for name in ("report.md", "confusion_test.png", "reliability_test.png"):
+        assert (out / name).stat().st_size > 0
+
+
+def test_publish_switches_current_atomically(trained, tmp_path):
+    cfg, _ = trained
+    models = cfg.out.parent
+    publish(models, "small")
+    assert current(models).meta.version == "small"
+    assert [m.version for m in list_versions(models)] == ["small"]
+    with pytest.raises(FileNotFoundError):
+        publish(models, "missing")
+    assert current(models).meta.version == "small"
