@@ -25,9 +25,9 @@ MAX_PIXELS = 128_000_000
 MAX_BYTES = 64 * 1024 * 1024
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 # The only Pillow decoders a file may reach, whatever its bytes claim to be: no EPS (that
-# would run Ghostscript), no ICO/PSD/FITS/... parsers that photos never need. MPO is
-# what Pillow calls a phone JPEG that carries a second picture (depth map, preview).
-ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+# would run Ghostscript), no ICO/PSD/FITS/... parsers that photos never need. The JPEG
+# opener also returns "MPO" for a phone JPEG that carries a second picture.
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 _SUPPORTED = "JPEG, PNG, WebP, GIF, BMP, TIFF"
 
 # Pillow's own bomb check would warn (or raise) with a message naming no file; ours runs first.
@@ -49,7 +49,7 @@ class ImageDecodeError(ValueError):
 class DecodedImage:
     image: Image.Image  # RGB, EXIF orientation applied
     sha256: str  # of the original bytes ("" for an in-memory PIL image)
-    original_size: tuple[int, int]  # width, height before any draft reduction
+    original_size: tuple[int, int]  # width, height before any draft reduction (upright, like `image`)
     format: str  # "JPEG", "PNG", ...
 
 
@@ -87,6 +87,20 @@ def read_bytes(source: ImageSource, name: str | None = None) -> tuple[bytes, str
     if len(data) > MAX_BYTES:
         raise ImageDecodeError(label, f"file is over {len(data) / 2**20:.0f} MB; {limit}")
     return data, label
+
+
+_IMAGE_SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF8": "GIF", b"BM": "BMP",
+                     b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+
+
+def _explain_unreadable(data: bytes) -> str:
+    """Why Pillow could not even identify these bytes, as specifically as the first bytes allow."""
+    for signature, kind in _IMAGE_SIGNATURES.items():
+        if data.startswith(signature):
+            return f"{kind} file is damaged (its header cannot be read); take or export the photo again"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "WebP file is damaged (its header cannot be read); take or export the photo again"
+    return _not_a_photo(data) or f"is not an image format this tool can read ({_SUPPORTED})"
 
 
 def _not_a_photo(data: bytes) -> str | None:
@@ -154,12 +168,14 @@ def decode_image(
             if min_side and image_format in ("JPEG", "MPO") and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
                 image.draft(image.mode if image.mode != "YCbCr" else "RGB", (min_side, min_side))
             image.load()
+            loaded = image.size
             image = _to_rgb(image, label)
+            if image.size != loaded and image.size == loaded[::-1]:  # EXIF turned it a quarter
+                width, height = height, width
     except ImageDecodeError:
         raise
     except UnidentifiedImageError:
-        reason = _not_a_photo(data) or f"is not an image format this tool can read ({_SUPPORTED})"
-        raise ImageDecodeError(label, reason) from None
+        raise ImageDecodeError(label, _explain_unreadable(data)) from None
     except Exception as err:  # noqa: BLE001 - Pillow's parsers raise many types on hostile bytes
         text = str(err) or type(err).__name__
         damaged = isinstance(err, (EOFError, SyntaxError)) or any(
