@@ -13,13 +13,20 @@
 
 A bundle is written to a temporary sibling folder and renamed into place, so a
 crash never leaves a half-written bundle; `publish` switches `models/current`
-with an atomic rename of a symlink.
+with an atomic rename of a symlink. Writing over an existing version (e.g. the
+published one) swaps the two folders in one step on Linux (renameat2
+RENAME_EXCHANGE); elsewhere it takes two renames, and a crash between them is
+undone the next time that version is loaded or listed (`_restore_interrupted`).
 """
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
+import re
 import shutil
+import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -90,6 +97,8 @@ class Bundle:
         path = Path(path).resolve()
         meta_file = path / "bundle.json"
         if not meta_file.exists():
+            _restore_interrupted(path)
+        if not meta_file.exists():
             raise FileNotFoundError(f"{path} is not a model bundle (no bundle.json); train one with `python -m train fit`")
         return cls(path, BundleMeta.from_dict(json.loads(meta_file.read_text())))
 
@@ -115,6 +124,69 @@ class Bundle:
             return OodReference.from_arrays(arrays)
 
 
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the
+    system or file system cannot, so the caller falls back to two renames."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # glibc < 2.28, musl without it
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would stop the process there; restoring during a
+        return False  # live save only makes that save fail, the old bundle stays whole
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _restore_interrupted(out: Path) -> bool:
+    """Put back the old bundle a crash left at `.<name>-old-<pid>` between the two renames of
+    `save_bundle` (only where no atomic swap exists); True if `out` was restored."""
+    out = Path(out)
+    if out.exists() or not out.parent.is_dir():
+        return False
+    for old in sorted(out.parent.iterdir()):
+        pid = re.fullmatch(rf"\.{re.escape(out.name)}-old-(\d+)", old.name)
+        if not pid or _pid_alive(int(pid.group(1))) or not (old / "bundle.json").is_file():
+            continue  # a save still in progress (its pid is alive), or not a bundle
+        try:
+            os.replace(old, out)
+        except OSError:
+            return out.exists()
+        _fsync_dir(out.parent)
+        return True
+    return False
+
+
 def save_bundle(out: Path, meta: BundleMeta, model, ood_ref, extra_files: dict[str, Path] | None = None,
                 export_onnx: bool = True) -> Bundle:
     """Write the bundle to a temporary sibling, then rename it to `out` (replacing an old one)."""
@@ -137,13 +209,18 @@ def save_bundle(out: Path, meta: BundleMeta, model, ood_ref, extra_files: dict[s
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        if out.exists():
+        _fsync_dir(tmp)
+        _restore_interrupted(out)
+        if not out.exists():
+            os.replace(tmp, out)
+        elif not _exchange(tmp, out):  # swapped: the old bundle is now `tmp`, removed below
+            # No atomic swap here: a crash between these renames leaves `out` missing and the
+            # old bundle at `old`, which `_restore_interrupted` puts back.
             old = out.with_name(f".{out.name}-old-{os.getpid()}")
             os.replace(out, old)
             os.replace(tmp, out)
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        _fsync_dir(out.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return Bundle.load(out)
@@ -160,11 +237,14 @@ def publish(models_dir: Path, version: str) -> Path:
         tmp.unlink()
     os.symlink(version, tmp)
     os.replace(tmp, link)
+    _fsync_dir(models_dir)
     return link
 
 
 def current(models_dir: Path) -> Bundle | None:
     link = Path(models_dir) / CURRENT
+    if link.is_symlink() and not link.exists():
+        _restore_interrupted(link.resolve())
     return Bundle.load(link) if link.exists() else None
 
 
@@ -172,6 +252,9 @@ def list_versions(models_dir: Path) -> list[BundleMeta]:
     models_dir = Path(models_dir)
     if not models_dir.is_dir():
         return []
+    for p in models_dir.glob(".*-old-*"):  # a save_bundle interrupted between two renames
+        if m := re.fullmatch(r"\.(.+)-old-\d+", p.name):
+            _restore_interrupted(models_dir / m.group(1))
     metas = []
     for p in sorted(models_dir.iterdir()):
         if p.name.startswith(".") or p.name == CURRENT or not (p / "bundle.json").exists():

@@ -100,11 +100,11 @@ def calibrate(val: Split3, labels: Sequence[str], groups: dict[str, str], ref: o
     return Calibration(temperature, Thresholds(identify, group, ood_threshold), method, report)
 
 
-def _ood_threshold_within_budget(probs, s_in, identify, group, membership) -> float:
+def _ood_threshold_within_budget(probs, s_in, identify, group, membership, budget: float = UNKNOWN_BUDGET) -> float:
     """Lowest score threshold keeping in-catalogue UNKNOWN at or under the budget."""
     base = decide_many(probs, np.full(len(probs), -np.inf), Thresholds(identify, group, np.inf), membership)
     already = base == 2
-    allowed = int(np.floor(UNKNOWN_BUDGET * len(probs))) - int(already.sum())
+    allowed = int(np.floor(budget * len(probs))) - int(already.sum())
     candidates = np.sort(s_in[~already])[::-1]
     if allowed <= 0 or len(candidates) == 0:
         return float(candidates[0]) if len(candidates) else float("inf")
@@ -121,3 +121,22 @@ def unknown_rates(split: Split3, cal: Calibration, labels: Sequence[str], groups
     n = max(len(d), 1)
     return {"identified": float((d == 0).sum() / n), "group": float((d == 1).sum() / n),
             "unknown": float((d == 2).sum() / n), "n": int(len(d))}
+
+
+def operating_point(inside: Split3, outside: Split3, cal: Calibration, labels: Sequence[str],
+                    groups: dict[str, str], ref: ood.OodReference, budget: float = UNKNOWN_BUDGET) -> dict:
+    """On held-out photos: the share of out-of-catalogue photos ending UNKNOWN when the
+    out-of-catalogue threshold lets at most `budget` of in-catalogue photos end UNKNOWN.
+    (The served threshold is chosen on validation; this re-reads the same curve on test.)"""
+    _, membership = group_matrix(labels, groups)
+    p_in = softmax(inside.logits, cal.temperature)
+    p_out = softmax(outside.logits, cal.temperature)
+    s_in = ood.scores(cal.ood_method, inside.logits, inside.features, inside.imagenet_logits, cal.temperature, ref)
+    s_out = ood.scores(cal.ood_method, outside.logits, outside.features, outside.imagenet_logits, cal.temperature, ref)
+    t = cal.thresholds
+    tau = _ood_threshold_within_budget(p_in, s_in, t.identify, t.group, membership, budget)
+    th = Thresholds(t.identify, t.group, tau)
+    d_in = decide_many(p_in, s_in, th, membership)
+    d_out = decide_many(p_out, s_out, th, membership)
+    return {"in_catalogue_unknown": float((d_in == 2).mean()), "out_of_catalogue_unknown": float((d_out == 2).mean()),
+            "budget": budget, "n_in": int(len(d_in)), "n_out": int(len(d_out))}

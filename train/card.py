@@ -108,6 +108,11 @@ def render(bundle: Bundle) -> str:
         add(f"Out-of-catalogue photos (held-out half, n = {ood['report_photos']['n']}): "
             f"{_pct(ood['report_photos']['unknown'])} flagged UNKNOWN; AUROC of `{ood['method']}` "
             f"{ood.get('auroc_report', float('nan')):.3f}.")
+    point = ood.get("held_out_operating_point")
+    if point:
+        add(f"On held-out photos, with the out-of-catalogue threshold set so that at most {_pct(point['budget'])} of "
+            f"in-catalogue test photos end UNKNOWN ({_pct(point['in_catalogue_unknown'])} did), "
+            f"{_pct(point['out_of_catalogue_unknown'])} of out-of-catalogue photos are flagged UNKNOWN.")
     if ood.get("auroc_tune"):
         add("Out-of-catalogue scores compared on the tuning half (AUROC): " +
             ", ".join(f"`{k}` {v:.3f}" for k, v in ood["auroc_tune"].items()) + ".")

@@ -36,6 +36,23 @@ def create_parser() -> argparse.ArgumentParser:
     fit.add_argument("--epochs", type=int, default=8, help="fine-tune epochs")
     fit.add_argument("--lr", type=float, default=1e-3, help="fine-tune head learning rate")
     fit.add_argument("--max-steps", type=int, default=None, help="fine-tune: stop after this many steps (smoke runs)")
+    ft = fit.add_argument_group("fine-tuning (--mode finetune; also under torchrun --nproc_per_node=N)")
+    ft.add_argument("--backbone-lr-scale", type=float, default=0.1, help="last backbone stage lr = lr x this")
+    ft.add_argument("--layer-decay", type=float, default=0.75, help="lr factor per backbone stage going down")
+    ft.add_argument("--weight-decay", type=float, default=0.05)
+    ft.add_argument("--warmup-epochs", type=float, default=1.0)
+    ft.add_argument("--label-smoothing", type=float, default=0.1)
+    ft.add_argument("--patience", type=int, default=3, help="epochs without a better validation loss before stopping")
+    ft.add_argument("--lp-ft", action=argparse.BooleanOptionalAction, default=True,
+                    help="start the head from a linear probe on cached embeddings (LP-FT)")
+    ft.add_argument("--augment", choices=("light", "strong"), default="strong")
+    ft.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto",
+                    help="mixed precision (auto: bf16 or fp16 on GPU, off on CPU)")
+    ft.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    ft.add_argument("--input-size", type=int, default=None, help="train and serve at this size (default: backbone's)")
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--resume", action="store_true",
+                    help="continue from <data-dir>/checkpoints/<out name>/last.pt at the saved step")
     fit.add_argument("--no-progress", action="store_true")
 
     ev = sub.add_parser("evaluate", help="evaluate a bundle on photos and write a report")
@@ -53,6 +70,10 @@ def create_parser() -> argparse.ArgumentParser:
     pub = sub.add_parser("publish", help="make a bundle the served model (models/current)")
     pub.add_argument("--models", type=Path, default=Path("data/models"))
     pub.add_argument("version")
+
+    from .trainer_cli import add_subcommands  # add-photos, quick-update, compare, rollback
+
+    add_subcommands(sub)
     return parser
 
 
@@ -73,7 +94,12 @@ def main(argv=None) -> int:
         cfg = FitConfig(data=args.data, out=args.out, arch=args.arch, mode=args.mode, data_dir=args.data_dir,
                         ood_data=args.ood_data, catalogue_dirs=args.catalogue, classes=args.classes,
                         workers=args.workers, batch_size=args.batch_size, progress=not args.no_progress,
-                        card_dir=args.card_dir, epochs=args.epochs, lr=args.lr, max_steps=args.max_steps)
+                        card_dir=args.card_dir, epochs=args.epochs, lr=args.lr, max_steps=args.max_steps,
+                        backbone_lr_scale=args.backbone_lr_scale, layer_decay=args.layer_decay,
+                        weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
+                        label_smoothing=args.label_smoothing, patience=args.patience, lp_ft=args.lp_ft,
+                        augment=args.augment, amp=args.amp, device=args.device, input_size=args.input_size,
+                        seed=args.seed, resume=args.resume)
         if args.mode == "head":
             from .fit import fit
 
@@ -82,6 +108,8 @@ def main(argv=None) -> int:
             from .finetune import finetune
 
             bundle = finetune(cfg)
+            if bundle is None:  # a torchrun rank other than 0: rank 0 writes and reports
+                return 0
         m = bundle.meta.metrics["test"]
         print(f"wrote {bundle.path}: test top-1 {m['top1']:.3f}, top-5 {m['top5']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
               f"{bundle.meta.training['seconds_total']} s")
@@ -106,5 +134,9 @@ def main(argv=None) -> int:
 
         print(publish(args.models, args.version))
         return 0
+    from .trainer_cli import COMMANDS, run
+
+    if args.command in COMMANDS:
+        return run(args)
     print(f"unknown command {args.command!r}", file=sys.stderr)
     return 2

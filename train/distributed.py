@@ -17,6 +17,7 @@ Conventions the training loop relies on:
 """
 from __future__ import annotations
 
+import inspect
 import itertools
 import os
 import tempfile
@@ -119,13 +120,20 @@ def all_reduce_sum(ctx: Context, values: list[float]) -> list[float]:
     return t.tolist()
 
 
-def broadcast_object(ctx: Context, obj: Any) -> Any:
-    """Rank 0's `obj` on every rank."""
-    if not ctx.is_distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0, device=ctx.device if ctx.device.type == "cuda" else None)
-    return box[0]
+class OnDevice(torch.nn.Module):
+    """`module` on the training device, in full precision (no TF32), for callers that pass CPU tensors."""
+
+    def __init__(self, module: torch.nn.Module, device: torch.device):
+        super().__init__()
+        self.module, self.device = module.to(device), device
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tf32 = torch.backends.cudnn.allow_tf32
+        torch.backends.cudnn.allow_tf32 = False
+        try:
+            return self.module(x.to(self.device)).float().cpu()
+        finally:
+            torch.backends.cudnn.allow_tf32 = tf32
 
 
 def wrap(model: torch.nn.Module, ctx: Context) -> torch.nn.Module:
@@ -138,11 +146,10 @@ def wrap(model: torch.nn.Module, ctx: Context) -> torch.nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return getattr(model, "module", model)
+    # buffers are synced from rank 0 at construction either way; newer torch renamed the per-step switch
+    newer = "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+    no_sync = {"forward_sync_buffers": False} if newer else {"broadcast_buffers": False}
+    return DistributedDataParallel(model, device_ids=ids, **no_sync)
 
 
 class _Skip(Sampler[int]):

@@ -23,7 +23,7 @@ from species_data.dataset import PhotoSet, Split, scan, split_of
 from . import ood
 from .backbone import spec
 from .bundle import Bundle, BundleMeta, save_bundle
-from .calibrate import Split3, calibrate, unknown_rates
+from .calibrate import Split3, calibrate, operating_point, unknown_rates
 from .embeddings import EmbeddingCache, embed_photos
 from .head import fit_head, softmax
 from .metrics import evaluate_probs, reliability_bins
@@ -54,6 +54,15 @@ class FitConfig:
     label_smoothing: float = 0.1
     patience: int = 3
     max_steps: int | None = None
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    lp_ft: bool = True  # start the head from a linear probe on cached embeddings
+    augment: str = "strong"  # train.augment.STRENGTHS
+    amp: str = "auto"  # auto | off | bf16 | fp16
+    device: str = "auto"  # auto | cpu | cuda
+    input_size: int | None = None  # None: the backbone's own (smaller = faster smoke runs)
+    seed: int = 0
+    resume: bool = False  # continue from data/checkpoints/<out name>/last.pt
 
 
 def catalogue_snapshot(labels, catalogue_dirs) -> tuple[dict[str, str], str]:
@@ -171,6 +180,7 @@ def fit(cfg: FitConfig) -> Bundle:
         s_out = ood.scores(cal.ood_method, ood_report.logits, ood_report.features, ood_report.imagenet_logits,
                            cal.temperature, ref)
         metrics["ood"]["auroc_report"] = ood.auroc(s_in, s_out)
+        metrics["ood"]["held_out_operating_point"] = operating_point(test, ood_report, cal, labels, groups, ref)
     t_total = time.perf_counter() - t0
     meta = BundleMeta(
         version=Path(cfg.out).name, arch=cfg.arch, labels=labels, preprocessing=preprocessing,
