@@ -1,0 +1,114 @@
+"""The Gradio app: layout only. Each tab lives in its own module; every handler checks
+the user's role on the server (`serve.ui.enter`) and speaks the user's language.
+
+    ctx = AppContext(AppConfig(data_dir=Path("data")))
+    demo = build_app(ctx)
+    launch(demo, ctx)            # what `python -m serve` does
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from .auth import Permission, can
+from .context import AppContext
+from .i18n import LANGUAGE_NAMES, LANGUAGES, t
+from .tab_cohort import build_cohort_tab
+from .tab_history import build_history_tab
+from .tab_identify import build_identify_tab
+from .tab_quiz import build_quiz_tab
+from .ui import LANGUAGE_AUDIT, Texts, enter, error
+
+try:
+    from .tab_trainer import build_trainer_tab
+except ModuleNotFoundError as exc:  # built by another module; a placeholder until it exists
+    if exc.name != f"{__package__}.tab_trainer":
+        raise
+    build_trainer_tab = None
+
+DEFAULT_CONCURRENCY = 4
+
+
+def _language(lang: str) -> dict:
+    return gr.update(value=lang, label=t("app.language.label", lang))
+
+
+def _signed_in(user, lang: str) -> str:
+    return t("app.signed_in", lang, name=user.name, role=t(f"app.role.{user.role.value}", lang))
+
+
+# Tab -> the permissions that show it (any one is enough). Trainees: Quiz and Identify
+# (practice); officers: Identify, History, Quiz; trainers and admins: everything.
+TABS: dict[str, tuple[Permission, ...]] = {
+    "identify": (Permission.IDENTIFY,),
+    "history": (Permission.VIEW_OWN_CASES, Permission.VIEW_ALL_CASES),
+    "quiz": (Permission.TAKE_QUIZ,),
+    "cohort": (Permission.VIEW_COHORT,),
+    "trainer": (Permission.TRAIN, Permission.EDIT_CATALOGUE),
+}
+
+
+def visible_tabs(user) -> list[str]:
+    """The tabs this user sees (the handlers check permissions again on every call)."""
+    return [tab for tab, perms in TABS.items() if any(can(user, p) for p in perms)]
+
+
+def _trainer_tab(ctx: AppContext, texts: Texts) -> None:
+    if build_trainer_tab is None:
+        texts.value(gr.Markdown(), "app.trainer.placeholder")
+    else:
+        build_trainer_tab(ctx)
+
+
+def build_app(ctx: AppContext) -> gr.Blocks:
+    texts = Texts()
+    # Gradio's cache (uploads, results, exports) is swept hourly of files older than 6 h.
+    with gr.Blocks(title=t("app.page_title"), delete_cache=(3600, 6 * 3600)) as demo:
+        with gr.Row(equal_height=True):
+            with gr.Column(scale=4):
+                texts.value(gr.Markdown(), "app.title", markup="# {}")
+                who = gr.Markdown()
+            with gr.Column(scale=1, min_width=200):
+                language = gr.Dropdown(choices=[(LANGUAGE_NAMES[c], c) for c in LANGUAGES],
+                                       value="en", label=t("app.language.label"))
+                texts.value(gr.Button(link="/logout", size="sm"), "app.logout")
+        texts.value(gr.Markdown(), "app.intro")
+        with gr.Tabs():
+            builders = {"identify": build_identify_tab, "history": build_history_tab,
+                        "quiz": build_quiz_tab, "cohort": build_cohort_tab,
+                        "trainer": _trainer_tab}
+            for name, build in builders.items():
+                with gr.Tab(visible=False) as tab:
+                    build(ctx, texts)
+                texts.section(tab, f"app.tab.{name}",
+                              visible=lambda user, name=name: name in visible_tabs(user))
+
+        outputs = [language, who, *texts.components]
+
+        def on_load(request: gr.Request):
+            user, lang = enter(ctx, request)
+            return [_language(lang), _signed_in(user, lang), *texts.updates(lang, user)]
+
+        def set_language(code, request: gr.Request):
+            """Store the user's language -> every label and text re-rendered in it."""
+            user, lang = enter(ctx, request)
+            if code not in LANGUAGES:
+                raise error(lang, "app.error.invalid",
+                            detail=f"unknown language {code!r}; choose one of {', '.join(LANGUAGES)}")
+            ctx.store.set_language(user.name, code)
+            ctx.store.audit(user.name, LANGUAGE_AUDIT, {"language": code})
+            return [_language(code), _signed_in(user, code), *texts.updates(code, user)]
+
+        demo.load(on_load, None, outputs, api_visibility="private")
+        language.input(set_language, [language], outputs, api_name="set_language")
+    return demo
+
+
+def launch(demo: gr.Blocks, ctx: AppContext, *, prevent_thread_lock: bool = False,
+           quiet: bool = False):
+    """Start serving with Gradio's login backed by the records database."""
+    demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=256)
+    return demo.launch(
+        server_name=ctx.config.host, server_port=ctx.config.port, auth=ctx.authenticate,
+        auth_message=t("app.login.message"), max_file_size=f"{ctx.config.max_upload_mb}mb",
+        show_error=False, ssr_mode=False, prevent_thread_lock=prevent_thread_lock,
+        quiet=quiet, footer_links=["api"])

@@ -1,0 +1,103 @@
+"""Cohort report (trainers and admins): per-class accuracy, the most confused pairs and
+the trainees below a pass mark, as tables, a plot and a CSV file.
+
+Endpoint `cohort(threshold, days)` -> (text, classes, pairs, trainees, plot, [CSV]).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta, timezone
+
+import gradio as gr
+
+from .auth import Permission
+from .i18n import t
+from .quiz_service import CERT_THRESHOLD, CohortReport, quiz_service
+from .ui import Texts, download_file, enter, namer, user_errors
+
+
+def cohort_csv(report: CohortReport, name_of) -> str:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["section", "class_or_trainee", "name", "other", "right", "answers", "accuracy"])
+    for cid, right, n in report.per_class:
+        w.writerow(["class", cid, name_of(cid), "", right, n, f"{right / n:.3f}"])
+    for true, chosen, times in report.confused:
+        w.writerow(["confused", true, name_of(true), chosen, "", times, ""])
+    for name, right, n in report.trainees:
+        w.writerow(["trainee", name, "", "below" if name in report.below else "", right, n,
+                    f"{right / n:.3f}" if n else ""])
+    return out.getvalue()
+
+
+def accuracy_figure(report: CohortReport, name_of, lang: str):
+    from matplotlib.figure import Figure
+
+    rows = report.per_class[:25]
+    fig = Figure(figsize=(7, max(2.5, 0.3 * len(rows) + 1)), dpi=100)
+    ax = fig.add_subplot()
+    ax.barh([name_of(c) for c, _, _ in rows], [r / n for _, r, n in rows])
+    ax.axvline(report.threshold, color="red", linestyle="--")
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    ax.set_xlabel(t("app.cohort.col.accuracy", lang))
+    fig.tight_layout()
+    return fig
+
+
+def build_cohort_tab(ctx, texts: Texts) -> None:
+    texts.value(gr.Markdown(), "app.cohort.intro")
+    with gr.Row():
+        threshold = texts.label(gr.Slider(0.05, 1.0, value=CERT_THRESHOLD, step=0.05),
+                                "app.cohort.threshold.label")
+        days = texts.label(gr.Number(value=0, precision=0, minimum=0), "app.cohort.days.label")
+        run = texts.value(gr.Button(variant="primary"), "app.cohort.run")
+    text = gr.Markdown()
+    classes = texts.label(gr.Dataframe(interactive=False, visible=False), "app.cohort.classes.label")
+    with gr.Row():
+        pairs = texts.label(gr.Dataframe(interactive=False, visible=False), "app.cohort.pairs.label")
+        trainees = texts.label(gr.Dataframe(interactive=False, visible=False),
+                              "app.cohort.trainees.label")
+    plot = texts.label(gr.Plot(visible=False), "app.cohort.plot.label")
+    files = texts.label(gr.File(file_count="multiple", interactive=False),
+                        "app.cohort.downloads.label")
+
+    def cohort(threshold_v, days_v, request: gr.Request):
+        """The cohort report (trainers/admins only)."""
+        user, lang = enter(ctx, request, Permission.VIEW_COHORT)
+        since = None
+        if days_v:
+            since = datetime.now(timezone.utc) - timedelta(days=int(days_v))
+        with user_errors(lang):
+            report = quiz_service(ctx).cohort(float(threshold_v or CERT_THRESHOLD), since)
+        name_of = namer(ctx.catalogue(), lang)
+        col = lambda k: t(f"app.cohort.col.{k}", lang)  # noqa: E731
+        yes, no = t("app.yes", lang), t("app.no", lang)
+
+        def table(headers, rows):
+            return gr.update(value={"headers": [col(h) for h in headers], "data": rows},
+                             visible=True)
+
+        if not report.per_class:
+            message = t("app.cohort.empty", lang)
+        elif report.below:
+            message = t("app.cohort.below", lang, names=", ".join(report.below))
+        else:
+            message = t("app.cohort.none_below", lang)
+        return (
+            message,
+            table(["class", "right", "answers", "accuracy"],
+                  [[name_of(c), r, n, f"{r / n:.0%}"] for c, r, n in report.per_class]),
+            table(["true", "chosen", "times"],
+                  [[name_of(a), name_of(b), k] for a, b, k in report.confused[:20]]),
+            table(["trainee", "right", "answers", "accuracy", "below"],
+                  [[u, r, n, f"{r / n:.0%}" if n else "", yes if u in report.below else no]
+                   for u, r, n in report.trainees]),
+            gr.update(value=accuracy_figure(report, name_of, lang) if report.per_class else None,
+                      visible=bool(report.per_class)),
+            [download_file("cohort", "csv", cohort_csv(report, name_of))],
+        )
+
+    run.click(cohort, [threshold, days], [text, classes, pairs, trainees, plot, files],
+              api_name="cohort")

@@ -1,0 +1,312 @@
+"""Quiz tab: drill on real photos, immediate feedback, results, certificate.
+
+Endpoints (all need Permission.TAKE_QUIZ):
+  quiz_start(syllabus, length, difficulty, law_questions, names) -> question outputs
+  quiz_resume() / quiz_next(session_id)                           -> question outputs
+  quiz_answer(session_id, question_id, chosen, show_heat_map)     -> feedback outputs
+  quiz_finish(session_id)                                         -> summary outputs
+Question outputs carry only the public view (prompt, choices, an opaque photo); the
+answer is read from the database after the answer is recorded.
+"""
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+
+import gradio as gr
+
+from .auth import Permission
+from .heatmap import HeatMapper
+from .i18n import t
+from .quiz import (Difficulty, NameStyle, PublicQuestion, QuestionKind, SyllabusScope,
+                   certification_messages, choice_message, feedback, summary_messages)
+from .quiz_service import QuizService, QuizSettings, Report, prompt_of, quiz_service
+from .species_card import card_markdown, separating_cue
+from .ui import (Texts, download_file, enter, error, example_thumbnail, namer, option_list,
+                 side_by_side, thumbnail, user_errors)
+
+PHOTO_SIDE = 512
+
+
+def syllabus_options(ctx, lang: str) -> list[tuple[str, str]]:
+    base = [(t(f"app.quiz.syllabus.{s}", lang), s) for s in ("all", "appendix_i", "products")]
+    catalogue = ctx.catalogue()
+    pool = quiz_service(ctx).pool()
+    with_photos = {c.group for c in pool.classes.values() if pool.photos[c.id]}
+    groups = sorted((g.name(lang), gid) for gid, g in catalogue.groups.items() if gid in with_photos)
+    return base + [(t("app.quiz.syllabus.group", lang, name=n), f"group:{gid}") for n, gid in groups]
+
+
+def parse_settings(syllabus: str, length, difficulty: str, law: bool, names: str) -> QuizSettings:
+    syllabus = syllabus or "all"
+    group = syllabus.split(":", 1)[1] if syllabus.startswith("group:") else None
+    scope = SyllabusScope.GROUP if group else SyllabusScope(syllabus)
+    return QuizSettings(scope, group, int(length or 10), Difficulty(difficulty or "medium"),
+                        bool(law), NameStyle(names or "common"))
+
+
+def choice_namer(ctx, lang: str, names: NameStyle):
+    catalogue, common = ctx.catalogue(), namer(ctx.catalogue(), lang)
+
+    def name_of(class_id: str) -> str:
+        entry = catalogue.get(class_id)
+        if names is NameStyle.SCIENTIFIC and entry is not None and entry.scientific_name:
+            return entry.scientific_name
+        return common(class_id)
+    return name_of
+
+
+def render_prompt(ctx, public: dict, lang: str) -> str:
+    msg = prompt_of(public)
+    params = dict(msg.params)
+    if "class_id" in params:
+        params["name"] = namer(ctx.catalogue(), lang)(params["class_id"])
+    return t(msg.key, lang, **params)
+
+
+def question_view(ctx, service: QuizService, session, q, lang: str) -> list:
+    p = q.public
+    names = NameStyle(p.get("names", "common"))
+    pq = PublicQuestion(str(q.id), QuestionKind(p["kind"]), p["photo_id"], tuple(p["choices"]),
+                        prompt_of(p), names)
+    name_of = choice_namer(ctx, lang, names)
+    labelled = [(choice_message(pq, c, name_of).render(lang), c) for c in pq.choices]
+    prompt = render_prompt(ctx, p, lang)
+    public = {"session_id": session.id, "question_id": q.id, "position": q.position + 1,
+              "total": session.length, "kind": p["kind"], "prompt": prompt,
+              "photo_id": p["photo_id"], "choices": [{"value": v, "label": lab} for lab, v in labelled]}
+    image = thumbnail(str(service.photo_path(p["photo_id"])), PHOTO_SIDE)
+    progress = t("app.quiz.progress", lang, position=q.position + 1, total=session.length)
+    return [session.id, q.id, public, progress, image, prompt,
+            gr.update(choices=labelled, value=None), None, "", hidden(), hidden(), ""]
+
+
+def hidden() -> dict:
+    return gr.update(value=None, visible=False)
+
+
+def progress_figure(service: QuizService, trainee: str, lang: str):
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    points = service.progress(trainee)
+    fig = Figure(figsize=(6, 2.8), dpi=100)
+    ax = fig.add_subplot()
+    xs = list(range(1, len(points) + 1))
+    ax.plot(xs, [r / n for _, _, r, n in points], marker="o")
+    ax.set_ylim(0, 1.05)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(t("app.quiz.plot.x", lang))
+    ax.set_ylabel(t("app.quiz.plot.y", lang))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def syllabus_label(ctx, name: str, lang: str) -> str:
+    return {v: k for k, v in syllabus_options(ctx, lang)}.get(name, name)
+
+
+def certificate_line(report: Report, syllabus: str, lang: str) -> str:
+    c = report.certificate
+    return t("app.quiz.cert.issued", lang, id=c.id, date=f"{c.issued_at:%Y-%m-%d}",
+             syllabus=syllabus)
+
+
+def printable(ctx, user, report: Report, lang: str) -> tuple[str, str]:
+    """The printable summary as (Markdown, HTML), in the user's language."""
+    name_of = namer(ctx.catalogue(), lang)
+    settings = QuizSettings.from_json(report.session.syllabus)
+    syllabus = syllabus_label(ctx, settings.syllabus_name, lang)
+    lines = [t("app.quiz.print.trainee", lang, name=user.name),
+             t("app.quiz.print.date", lang, date=f"{datetime.now(timezone.utc):%Y-%m-%d}"),
+             t("app.quiz.print.syllabus", lang, syllabus=syllabus)]
+    score = [m.render(lang) for m in summary_messages(report.summary, name_of, max_pairs=10)]
+    groups = [f"{name_of(g)}: {s.correct}/{s.total} ({s.rate:.0%})"
+              for g, s in report.summary.per_group.items()]
+    cert = [m.render(lang) for m in certification_messages(report.certification)] \
+        if report.certification else []
+    if report.certificate is not None:
+        cert.append(certificate_line(report, syllabus, lang))
+    sections = [(t("app.quiz.print.groups", lang), groups),
+                (t("app.quiz.print.confused", lang), score[1:]),
+                (t("app.quiz.print.certification", lang), cert)]
+    title = t("app.quiz.print.title", lang)
+    md = [f"# {title}", *lines, "", f"**{score[0]}**"]
+    body = [f"<h1>{html.escape(title)}</h1>"] + [f"<p>{html.escape(x)}</p>" for x in lines]
+    body.append(f"<p><strong>{html.escape(score[0])}</strong></p>")
+    for head, items in sections:
+        if items:
+            md += ["", f"## {head}", *[f"- {x}" for x in items]]
+            body.append(f"<h2>{html.escape(head)}</h2><ul>" +
+                        "".join(f"<li>{html.escape(x.replace('**', ''))}</li>" for x in items) + "</ul>")
+    page = (f'<!doctype html><html lang="{lang}"><meta charset="utf-8"><title>{html.escape(title)}'
+            f"</title><body>{''.join(body)}</body></html>")
+    return "\n".join(md) + "\n", page
+
+
+def build_quiz_tab(ctx, texts: Texts) -> None:
+    texts.value(gr.Markdown(), "app.quiz.intro")
+    with gr.Row():
+        syllabus = texts.choices(gr.Dropdown(choices=syllabus_options(ctx, "en"), value="all"),
+                                 "app.quiz.syllabus.label", lambda lang: syllabus_options(ctx, lang))
+        length = texts.label(gr.Slider(1, 50, value=10, step=1), "app.quiz.length.label")
+        levels = [d.value for d in Difficulty]
+        difficulty = texts.choices(gr.Radio(choices=levels, value="medium"),
+                                   "app.quiz.difficulty.label",
+                                   option_list("app.quiz.difficulty.", levels))
+    with gr.Row():
+        law = texts.label(gr.Checkbox(value=True), "app.quiz.law.label")
+        styles = [n.value for n in NameStyle]
+        names = texts.choices(gr.Radio(choices=styles, value="common"), "app.quiz.names.label",
+                              option_list("app.quiz.names.", styles))
+    with gr.Row():
+        start = texts.value(gr.Button(variant="primary"), "app.quiz.start")
+        resume = texts.value(gr.Button(), "app.quiz.resume")
+    session_id = gr.Number(visible=False, precision=0)
+    question_id = gr.Number(visible=False, precision=0)
+    question = gr.JSON(visible=False)
+    progress = gr.Markdown()
+    with gr.Row():
+        photo = texts.label(gr.Image(type="pil", interactive=False, height=PHOTO_SIDE),
+                            "app.quiz.photo.label")
+        with gr.Column():
+            prompt = gr.Markdown()
+            choices = texts.label(gr.Radio(choices=[]), "app.quiz.choices.label")
+            show_heat = texts.label(gr.Checkbox(value=False), "app.quiz.heatmap.label")
+            answer = texts.value(gr.Button(variant="primary"), "app.quiz.answer")
+    result = gr.JSON(visible=False)
+    verdict = gr.Markdown()
+    with gr.Row():
+        compare = texts.label(gr.Image(type="pil", interactive=False, visible=False),
+                              "app.quiz.compare.label")
+        heat = texts.label(gr.Image(type="pil", interactive=False, visible=False),
+                           "app.quiz.heatmap.image")
+    with gr.Accordion(open=False) as card_box:
+        card = gr.Markdown()
+    texts.section(card_box, "app.quiz.card.label", visible=lambda u: True)
+    with gr.Row():
+        next_q = texts.value(gr.Button(), "app.quiz.next")
+        finish = texts.value(gr.Button(), "app.quiz.finish")
+    summary = gr.Markdown()
+    groups = texts.label(gr.Dataframe(interactive=False, visible=False), "app.quiz.groups.label")
+    plot = texts.label(gr.Plot(visible=False), "app.quiz.plot.label")
+    files = texts.label(gr.File(file_count="multiple", interactive=False),
+                        "app.quiz.download.label")
+
+    q_out = [session_id, question_id, question, progress, photo, prompt, choices,
+             result, verdict, compare, heat, card]
+    s_out = [summary, groups, plot, files]
+
+    def session_of(value, lang: str) -> int:
+        if value is None or value == "":
+            raise error(lang, "app.quiz.no_session")
+        return int(value)
+
+    def quiz_start(syllabus_v, length_v, difficulty_v, law_v, names_v, request: gr.Request):
+        """Start a quiz -> the first question (public view only: no answer)."""
+        user, lang = enter(ctx, request, Permission.TAKE_QUIZ)
+        service = quiz_service(ctx)
+        with user_errors(lang):
+            settings = parse_settings(syllabus_v, length_v, difficulty_v, law_v, names_v)
+            sess = service.start(user.name, settings)
+            q = service.next_open(user.name, sess.id)
+            if sess.length < settings.length:
+                gr.Info(t("app.quiz.short", lang, count=sess.length))
+            return question_view(ctx, service, sess, q, lang)
+
+    def quiz_resume(request: gr.Request):
+        user, lang = enter(ctx, request, Permission.TAKE_QUIZ)
+        service = quiz_service(ctx)
+        with user_errors(lang):
+            sess = service.latest_open(user.name)
+            if sess is None:
+                gr.Warning(t("app.quiz.resume_none", lang))
+                return [gr.update() for _ in q_out]
+            return question_view(ctx, service, sess, service.next_open(user.name, sess.id), lang)
+
+    def quiz_next(sid, request: gr.Request):
+        user, lang = enter(ctx, request, Permission.TAKE_QUIZ)
+        service = quiz_service(ctx)
+        with user_errors(lang):
+            sid = session_of(sid, lang)
+            q = service.next_open(user.name, sid)
+            if q is None:
+                gr.Info(t("app.quiz.all_answered", lang))
+                return [gr.update() for _ in q_out]
+            return question_view(ctx, service, service.session(user.name, sid), q, lang)
+
+    def quiz_answer(sid, qid, chosen, want_heat, request: gr.Request):
+        """Answer one question (once) -> feedback: right or wrong, the right answer, the cue."""
+        user, lang = enter(ctx, request, Permission.TAKE_QUIZ)
+        service = quiz_service(ctx)
+        sid = session_of(sid, lang)
+        if chosen is None or chosen == "" or qid is None:
+            raise error(lang, "app.quiz.pick_first")
+        catalogue = ctx.catalogue()
+        with user_errors(lang):
+            out = service.answer(user.name, sid, int(qid), chosen)
+            q, a = out.question, out.answer
+            name_of = choice_namer(ctx, lang, q.names)
+            lines = [m.render(lang) for m in feedback(q, a, name_of)]
+            common = namer(catalogue, lang)
+            wrong_species = q.kind is QuestionKind.IDENTIFY and not a.correct
+            cue_text, pair = None, None
+            if wrong_species:
+                cue_text = separating_cue(catalogue, q.class_id, chosen, lang)
+                key = "app.quiz.cue" if cue_text else "app.quiz.cue_missing"
+                lines.append(t(key, lang, true_name=common(q.class_id),
+                               chosen_name=common(chosen), cue=cue_text or ""))
+                example = service.example_photo(chosen)
+                pair = side_by_side(thumbnail(str(service.photo_path(q.photo_id))),
+                                    example_thumbnail(str(example)) if example else None)
+            entry = catalogue.get(q.class_id)
+            card_md = card_markdown(entry, catalogue, lang) if entry else ""
+            heat_img = None
+            if want_heat:
+                mapper = HeatMapper.for_bundle(ctx.predictor().bundle)
+                target = q.class_id if q.class_id in mapper.labels else None
+                heat_img = mapper.explain(service.photo_path(q.photo_id), class_id=target
+                                          ).overlay(size=PHOTO_SIDE)
+        data = {"correct": a.correct, "chosen": chosen, "expected": q.answer,
+                "expected_label": choice_message(q, q.answer, name_of).render(lang),
+                "cue": cue_text, "finished": out.finished}
+        return (data, f"### {lines[0]}\n\n" + "\n\n".join(lines[1:]),
+                gr.update(value=pair, visible=pair is not None),
+                gr.update(value=heat_img, visible=heat_img is not None), card_md)
+
+    def quiz_finish(sid, request: gr.Request):
+        """Close the quiz -> score, per-group table, progress plot, printable summary."""
+        user, lang = enter(ctx, request, Permission.TAKE_QUIZ)
+        service = quiz_service(ctx)
+        with user_errors(lang):
+            report = service.finish(user.name, session_of(sid, lang))
+        name_of = namer(ctx.catalogue(), lang)
+        md, page = printable(ctx, user, report, lang)
+        rows = [[name_of(g), s.correct, s.total, f"{s.rate:.0%}"]
+                for g, s in report.summary.per_group.items()]
+        headers = [t(f"app.quiz.col.{c}", lang) for c in ("group", "right", "total", "rate")]
+        text = ["## " + t("app.quiz.summary.heading", lang)] + [
+            m.render(lang) for m in summary_messages(report.summary, name_of)]
+        if report.certification is not None:
+            text += [m.render(lang) for m in certification_messages(report.certification)]
+        if report.certificate is not None:
+            text.append(certificate_line(report, syllabus_label(
+                ctx, report.certificate.syllabus, lang), lang))
+        return ("\n\n".join(text), gr.update(value={"headers": headers, "data": rows}, visible=True),
+                gr.update(value=progress_figure(service, user.name, lang), visible=True),
+                [download_file("quiz-summary", "md", md), download_file("quiz-summary", "html", page)])
+
+    def summary_if_done(data, sid, request: gr.Request):
+        if not (isinstance(data, dict) and data.get("finished")):
+            return [gr.update() for _ in s_out]
+        return quiz_finish(sid, request)
+
+    start.click(quiz_start, [syllabus, length, difficulty, law, names], q_out,
+                api_name="quiz_start")
+    resume.click(quiz_resume, None, q_out, api_name="quiz_resume")
+    next_q.click(quiz_next, [session_id], q_out, api_name="quiz_next")
+    answer.click(quiz_answer, [session_id, question_id, choices, show_heat],
+                 [result, verdict, compare, heat, card], api_name="quiz_answer").success(
+        summary_if_done, [result, session_id], s_out, api_visibility="private")
+    finish.click(quiz_finish, [session_id], s_out, api_name="quiz_finish")
