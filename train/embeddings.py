@@ -4,10 +4,11 @@
 Re-running a fit after adding photos embeds only the new ones. A file that
 cannot be decoded is skipped with its reason, never a crash.
 
-Photos are decoded by a small thread pool (Pillow releases the GIL) a couple of
-batches ahead of the network. Many photos go through ONNX Runtime (the backbone is
-exported once per call and checked against torch); a few go through eager torch,
-where the export would cost more than it saves (bench/embedding_throughput.py).
+Many photos go through ONNX Runtime: the backbone is exported once per call (and
+checked against torch), and one lane per core decodes its own batch and runs it
+through a single-thread session. A few photos go through eager torch, where the
+export would cost more than it saves, with a decode thread pool a couple of batches
+ahead (bench/embedding_throughput.py). Pillow releases the GIL while decoding.
 """
 from __future__ import annotations
 
@@ -158,7 +159,8 @@ def _torch_forward(backbone: torch.nn.Module) -> Callable[[np.ndarray], np.ndarr
 
 
 def _onnx_forward(backbone: torch.nn.Module, cfg: Preprocessing, folder: Path):
-    """The backbone exported to ONNX Runtime (checked against torch), or None if that fails."""
+    """The backbone exported to a single-thread ONNX Runtime session (checked against
+    torch), or None if that fails. One session serves every lane: runs are thread-safe."""
     try:
         import onnxruntime as ort
 
@@ -166,8 +168,7 @@ def _onnx_forward(backbone: torch.nn.Module, cfg: Preprocessing, folder: Path):
         from .runtime import session_options
 
         path = export_onnx(backbone, cfg.input_size, folder / "backbone.onnx", outputs=("features",))
-        session = ort.InferenceSession(str(path), session_options(os.cpu_count() or 1),
-                                       providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
     except Exception as err:  # noqa: BLE001 - any export problem: eager torch still works
         log.warning("embedding with eager torch: ONNX export failed (%s)", err)
         return None
@@ -175,6 +176,21 @@ def _onnx_forward(backbone: torch.nn.Module, cfg: Preprocessing, folder: Path):
     def forward(batch: np.ndarray) -> np.ndarray:
         return session.run(None, {"input": batch})[0]
     return forward
+
+
+def _lanes(photos: Sequence[Photo], cfg: Preprocessing, batch_size: int, forward, lanes: int):
+    """One lane per core: each decodes its own batch and runs it through the single-thread
+    session, so the cores never wait on each other. Yields like `decoded_batches`, with
+    features in place of the pixels, in order."""
+    def lane(start: int):
+        idx = list(range(start, min(start + batch_size, len(photos))))
+        arrays, reasons = zip(*(_decode(photos[i], cfg) for i in idx))
+        size = cfg.input_size
+        batch = np.stack([a if a is not None else np.zeros((3, size, size), np.float32) for a in arrays])
+        return idx, forward(batch), list(reasons)
+
+    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="embed-lane") as pool:
+        yield from pool.map(lane, range(0, len(photos), batch_size))
 
 
 def embed_photos(
@@ -189,9 +205,9 @@ def embed_photos(
 ) -> tuple[np.ndarray, list[Photo], list[tuple[Photo, str]]]:
     """Features for `photos` (cached ones read, others computed and stored).
 
-    `workers`: decode threads besides the network (0: decode inline); at least two are
-    used when there are many photos. `engine`: "onnx", "torch" or "auto" (ONNX Runtime
-    from `ONNX_MIN_PHOTOS` photos to embed).
+    `workers`: eager torch only, decode threads besides the network (0: decode inline; at
+    least two when there are many photos); ONNX Runtime uses one lane per core.
+    `engine`: "onnx", "torch" or "auto" (ONNX Runtime from `ONNX_MIN_PHOTOS` photos).
     Returns (features[n, d] for the usable photos, those photos, skipped (photo, reason)).
     """
     if engine not in ENGINES:
@@ -208,16 +224,20 @@ def embed_photos(
     if todo:
         backbone.eval()
         many = len(todo) >= ONNX_MIN_PHOTOS
+        pending = [photos[i] for i in todo]
         with tempfile.TemporaryDirectory(prefix="embed-onnx-") as tmp:
-            forward = None
+            onnx_forward = None
             if engine == "onnx" or (engine == "auto" and many):
-                forward = _onnx_forward(backbone, cfg, Path(tmp))
-            forward = forward or _torch_forward(backbone)
-            threads = max(workers, 2) if many else workers
-            pending = [photos[i] for i in todo]
+                onnx_forward = _onnx_forward(backbone, cfg, Path(tmp))
+            if onnx_forward is not None:
+                results = _lanes(pending, cfg, batch_size, onnx_forward, max(1, os.cpu_count() or 1))
+            else:
+                forward = _torch_forward(backbone)
+                threads = max(workers, 2) if many else workers
+                results = ((idx, forward(batch), errors)
+                           for idx, batch, errors in decoded_batches(pending, cfg, batch_size, threads))
             bar = tqdm(total=len(todo), desc="embedding photos", unit="img", disable=not progress)
-            for local_idx, batch, errors in decoded_batches(pending, cfg, batch_size, threads):
-                feats = forward(batch)
+            for local_idx, feats, errors in results:
                 for j, vec, err in zip(local_idx, feats, errors):
                     photo = photos[todo[j]]
                     if err:

@@ -4,7 +4,8 @@ The story, top to bottom (seconds, not minutes, on a laptop CPU):
   1. photos: the base's manifest (old photos keep their frozen split), plus new
      photos (split by content hash as always), minus removed ones;
   2. embed only photos missing from the embedding cache, with the base bundle's
-     own backbone (no re-creation from the weight package);
+     own backbone: its ONNX export through ONNX Runtime (no network is re-created
+     from the weight package; cached vectors come from one pack file);
   3. refit the linear head warm-started from the base head (new classes start at 0);
   4. calibrate on validation, measure on the same frozen test split; a new class is
      measured on its own held-out (val + test) photos;
@@ -229,6 +230,9 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
 
     tick(0.0, "photos")
     base = Bundle.load(cfg.base)
+    if Path(cfg.out).exists():
+        raise ValueError(f"{cfg.out} already exists; a quick update never overwrites a bundle: choose a new "
+                         "version name (train.quick_update.next_version)")
     rows = base.manifest()
     if not rows:
         raise ValueError(f"bundle {base.path} has no manifest.json, so its photos are unknown; "
@@ -320,9 +324,11 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
 
 def _metrics(val, test, cal, labels, groups, ref, ood_report) -> dict:
     """The same measurements `train.fit` makes (but the slow per-source hold-out refits)."""
+    measure = lambda s: evaluate_probs(softmax(s.logits, cal.temperature), s.y, labels,  # noqa: E731
+                                       cal.thresholds.identify).to_dict()
     metrics = {
-        "val": evaluate_probs(softmax(val.logits, cal.temperature), val.y, labels, cal.thresholds.identify).to_dict(),
-        "test": evaluate_probs(softmax(test.logits, cal.temperature), test.y, labels, cal.thresholds.identify).to_dict(),
+        "val": measure(val),
+        "test": measure(test),
         "decisions_test": unknown_rates(test, cal, labels, groups, ref),
         "ood": {**cal.ood_report, "method": cal.ood_method},
         "reliability_test": reliability_bins(softmax(test.logits, cal.temperature), test.y),

@@ -1,0 +1,177 @@
+"""The trainer tab: catalogue entries, photos, quick update, compare, publish, roll back, retrain.
+
+    with gr.Tab(t("app.tab.trainer", lang)):
+        build_trainer_tab(ctx)
+
+Layout only: the handlers live in `serve/trainer_handlers.py` (each checks the
+caller's permission first and writes the audit log); the views they render in
+`serve/trainer_views.py`. Every event has an `api_name` starting with `trainer_`.
+"""
+from pathlib import Path
+
+import gradio as gr
+
+from .context import AppContext
+from .i18n import t
+from .trainer_handlers import TrainerHandlers
+from .trainer_views import EntryForm
+
+KINDS = ("whole_animal", "part_or_product", "lookalike")
+APPENDICES = ("I", "II", "III", "none")
+
+
+def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir: Path | None = None,
+                      retrain_mode: str = "finetune") -> TrainerHandlers:
+    """Lay out the tab inside the caller's `gr.Tab` and wire its events; returns the handlers.
+
+    `texts` (a `serve.ui.Texts`): labels, buttons and sub-tab names are registered with it
+    so the app re-renders them in each user's language; without it they are in `lang`."""
+    h = TrainerHandlers(ctx, card_dir=card_dir, retrain_mode=retrain_mode)
+    L = lambda key, **kw: t(f"trainer.ui.{key}", lang, **kw)  # noqa: E731
+    ids = list(ctx.catalogue().ids)
+
+    def lab(component, key: str):
+        """A labelled input or output, its label translated per user when `texts` is given."""
+        component.label = L(key)
+        if texts is not None:
+            texts.label(component, f"trainer.ui.{key}")
+        return component
+
+    def md(key: str) -> gr.Markdown:
+        text = gr.Markdown(L(key))
+        if texts is not None:
+            texts.value(text, f"trainer.ui.{key}")
+        return text
+
+    def table(key: str, columns: tuple[str, ...]) -> gr.Dataframe:
+        frame = gr.Dataframe(headers=[L(c) for c in columns], label=L(key), interactive=False)
+        if texts is not None:
+            texts.add(frame, lambda lg, user: gr.update(
+                label=t(f"trainer.ui.{key}", lg), headers=[t(f"trainer.ui.{c}", lg) for c in columns]))
+        return frame
+
+    def btn(key: str, **kw) -> gr.Button:
+        button = gr.Button(L(key), **kw)
+        if texts is not None:
+            texts.value(button, f"trainer.ui.{key}")
+        return button
+
+    def tab(key: str) -> gr.Tab:
+        section = gr.Tab(L(key))
+        if texts is not None:
+            texts.section(section, f"trainer.ui.{key}", visible=lambda user: True)
+        return section
+
+    with gr.Tabs():
+        # --- catalogue ------------------------------------------------------------------
+        with tab("tab_catalogue"):
+            with gr.Row():
+                entry_pick = lab(gr.Dropdown(ids, allow_custom_value=True, scale=3), "entry")
+                load_btn = btn("load_entry", scale=1)
+            form = {}
+            with gr.Row():
+                form["id"] = lab(gr.Textbox(), "field_id")
+                form["kind"] = lab(gr.Dropdown(list(KINDS), value="whole_animal"), "field_kind")
+                form["product_type"] = lab(gr.Textbox(), "field_product_type")
+                form["group"] = lab(gr.Dropdown(sorted(ctx.catalogue().groups), allow_custom_value=True),
+                                    "field_group")
+            with gr.Row():
+                form["scientific_name"] = lab(gr.Textbox(), "field_scientific_name")
+                form["common_names"] = lab(gr.Textbox(lines=2), "field_common_names")
+                form["appendix"] = lab(gr.Dropdown(list(APPENDICES), value="II"), "field_appendix")
+                form["checked_against"] = lab(gr.Textbox(), "field_checked_against")
+            form["cites_note"] = lab(gr.Textbox(lines=2), "field_cites_note")
+            with gr.Row():
+                form["cues"] = lab(gr.Textbox(lines=4), "field_cues")
+                form["handling"] = lab(gr.Textbox(lines=4), "field_handling")
+            with gr.Row():
+                form["lookalikes"] = lab(gr.Textbox(lines=3), "field_lookalikes")
+                form["sources"] = lab(gr.Textbox(lines=3), "field_sources")
+            save_btn = btn("save_entry", variant="primary")
+            entry_status = gr.Markdown()
+            history = table("history", ("col_time", "col_author", "col_entry", "col_action"))
+        fields = [form[name] for name in EntryForm.field_names()]
+
+        # --- photos ---------------------------------------------------------------------
+        with tab("tab_photos"):
+            with gr.Row():
+                class_pick = lab(gr.Dropdown(ids, allow_custom_value=True, scale=2), "class")
+                source = lab(gr.Textbox(scale=2), "source")
+                licence = lab(gr.Textbox(scale=1), "licence")
+                credit = lab(gr.Textbox(scale=1), "credit")
+            files = lab(gr.File(file_count="multiple", file_types=["image", ".zip"]), "files")
+            upload_btn = btn("upload", variant="primary")
+            upload_summary = gr.Markdown()
+            verdicts = table("verdicts", ("col_file", "col_accepted", "col_verdict", "col_sha"))
+            md("review_help")
+            review_btn = btn("review")
+            shas = gr.State([])
+            gallery = lab(gr.Gallery(columns=8, height=420, allow_preview=True), "gallery")
+            with gr.Row():
+                sha_box = lab(gr.Textbox(scale=3), "selected_sha")
+                reason = lab(gr.Textbox(scale=3), "remove_reason")
+                remove_btn = btn("remove", variant="stop", scale=1)
+                restore_btn = btn("restore", scale=1)
+            review_status = gr.Markdown()
+            noise_btn = btn("find_noise")
+            noise_status = gr.Markdown()
+            flags = table("flags", ("col_label", "col_suggested", "col_p_given", "col_p_other", "col_similarity",
+                                    "col_reason", "col_sha"))
+            flag_gallery = lab(gr.Gallery(columns=8, height=300), "flag_gallery")
+
+        # --- model ----------------------------------------------------------------------
+        with tab("tab_model"):
+            update_btn = btn("quick_update", variant="primary")
+            update_summary = gr.Markdown()
+            with gr.Row():
+                candidate = lab(gr.Dropdown([], allow_custom_value=True, scale=3), "candidate")
+                compare_btn = btn("compare", scale=1)
+            comparison = gr.HTML()
+            confusion = lab(gr.Image(type="pil", interactive=False), "confusion")
+            with gr.Row():
+                override = lab(gr.Checkbox(), "override")
+                override_reason = lab(gr.Textbox(scale=3), "override_reason")
+                publish_btn = btn("publish", variant="primary", scale=1)
+            publish_status = gr.Markdown()
+            versions_btn = btn("refresh_versions")
+            versions = table("versions", ("col_version", "col_created", "col_parent", "col_mode", "col_classes",
+                                          "col_top1", "col_published"))
+            with gr.Row():
+                rollback_pick = lab(gr.Dropdown([], allow_custom_value=True, scale=2), "rollback_to")
+                rollback_reason = lab(gr.Textbox(scale=3), "rollback_reason")
+                rollback_btn = btn("rollback", variant="stop", scale=1)
+            rollback_status = gr.Markdown()
+            md("retrain_help")
+            with gr.Row():
+                retrain_btn = btn("retrain")
+                cancel_btn = btn("retrain_cancel", variant="stop")
+                status_btn = btn("retrain_status")
+            job_status = gr.Markdown()
+            job_log = lab(gr.Textbox(lines=8, max_lines=8, interactive=False), "job_log")
+            timer = gr.Timer(5, active=False)
+
+    # --- events -------------------------------------------------------------------------
+    load_btn.click(h.load_entry, [entry_pick], [*fields, history, entry_status], api_name="trainer_load_entry")
+    save_btn.click(h.save_entry, fields, [entry_status, history, class_pick], api_name="trainer_add_entry")
+    upload_btn.click(h.upload, [files, class_pick, source, licence, credit], [verdicts, upload_summary],
+                     api_name="trainer_upload")
+    review_btn.click(h.review, [class_pick], [gallery, shas], api_name="trainer_review")
+    gallery.select(h.select_photo, [shas], [sha_box], api_name="trainer_select_photo", api_visibility="private")
+    flags.select(h.select_flag, None, [sha_box], api_name="trainer_select_flag", api_visibility="private")
+    remove_btn.click(h.remove_photo, [sha_box, reason], [review_status], api_name="trainer_remove_photo")
+    restore_btn.click(h.restore_photo, [sha_box], [review_status], api_name="trainer_restore_photo")
+    noise_btn.click(h.label_noise, [class_pick], [flags, flag_gallery, noise_status], api_name="trainer_label_noise")
+    one = {"concurrency_limit": 1, "concurrency_id": "trainer_models"}  # model changes run one at a time
+    update_btn.click(h.quick_update, None, [update_summary, comparison, confusion, candidate],
+                     api_name="trainer_quick_update", **one)
+    compare_btn.click(h.compare, [candidate], [comparison, confusion], api_name="trainer_compare")
+    publish_btn.click(h.publish, [candidate, override, override_reason], [publish_status], api_name="trainer_publish",
+                      **one)
+    versions_btn.click(h.versions, None, [versions, candidate, rollback_pick, class_pick], api_name="trainer_versions")
+    rollback_btn.click(h.rollback, [rollback_pick, rollback_reason], [rollback_status], api_name="trainer_rollback",
+                       **one)
+    retrain_btn.click(h.retrain_start, None, [job_status, job_log, timer], api_name="trainer_retrain")
+    cancel_btn.click(h.retrain_cancel, None, [job_status, job_log, timer], api_name="trainer_retrain_cancel")
+    status_btn.click(h.retrain_status, None, [job_status, job_log, timer], api_name="trainer_retrain_status")
+    timer.tick(h.retrain_status, None, [job_status, job_log, timer], api_visibility="private")
+    return h

@@ -1,0 +1,311 @@
+"""Event handlers of the trainer tab (one method per API endpoint).
+
+Every handler takes `request: gr.Request` last and calls `ctx.require(request.username,
+Permission.X)` before anything else, so a trainee or officer is refused at the server,
+through the web page and through the API alike. Every change is written to the audit
+log. Handlers return plain values for the tab's components (see `serve/tab_trainer.py`);
+failures become `gr.Error` with a translated message.
+"""
+import threading
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import gradio as gr
+
+from species_data import CatalogueError, entry_to_mapping, read_history, save_entry
+from species_data.dataset import Photo, split_of
+from species_data.images import ImageDecodeError
+from species_data.quality import (KnownPhoto, PhashCache, QualityGate, UploadVerdict, VerdictCode,
+                                  known_from_manifest, summarise)
+
+from .auth import Permission, PermissionDenied
+from .context import AppContext
+from .i18n import t
+from .photo_store import sniff_ext
+from .records import AlreadyExists, NotFound
+from .trainer_models import ModelHandlers
+from .trainer_views import EntryForm, flag_rows, form_from_mapping, form_to_mapping, history_rows, verdict_rows
+
+try:  # written by another engineer; uploads of single images work without it
+    from species_data.zipimport import ZipImportError, iter_zip_images
+except ImportError:  # pragma: no cover - depends on the checkout
+    iter_zip_images = None
+
+    class ZipImportError(Exception):
+        pass
+
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _thumb(path, side: int = 200):
+    """A small decoded copy for a gallery (photos may live outside the folders Gradio serves)."""
+    from .ui import thumbnail
+
+    try:
+        return thumbnail(str(path), side)
+    except (ImageDecodeError, OSError):
+        return None
+
+
+def _language(ctx, user, request) -> str:
+    """The user's language by the app's rule (explicit choice, else the browser's, else stored)."""
+    try:
+        from .ui import user_language
+    except ImportError:  # pragma: no cover - the app module is another engineer's
+        return getattr(user, "language", None) or "en"
+    return user_language(ctx, user, request)
+
+
+class TrainerHandlers(ModelHandlers):
+    def __init__(self, ctx: AppContext, *, card_dir: Path | None = None, retrain_mode: str = "finetune",
+                 retrain_command=None) -> None:
+        self.ctx = ctx
+        self.card_dir = Path(card_dir) if card_dir else Path(ctx.config.data_dir).resolve().parent / "model_cards"
+        self.retrain_mode = retrain_mode
+        self.retrain_command = retrain_command  # (version, photo_tree) -> argv; tests pass a fake
+        self._update_lock = threading.Lock()
+
+    # --- plumbing ------------------------------------------------------------------------
+    def _require(self, request, permission: Permission):
+        """(user, language) if the caller holds `permission`; a translated `gr.Error` otherwise."""
+        username = getattr(request, "username", None)
+        try:
+            user = self.ctx.require(username, permission)
+        except PermissionDenied:
+            user = self.ctx.store.get_user(username) if username else None
+            lang = _language(self.ctx, user, request) if user else "en"
+            raise gr.Error(t("trainer.error.denied", lang, action=t(f"trainer.permission.{permission.value}", lang)),
+                           print_exception=False) from None
+        return user, _language(self.ctx, user, request)
+
+    @contextmanager
+    def _errors(self, lang: str):
+        try:
+            yield
+        except gr.Error:
+            raise
+        except (ValueError, KeyError, FileNotFoundError, CatalogueError, ZipImportError, NotFound) as err:
+            raise gr.Error(t("trainer.error.failed", lang, detail=str(err))) from err
+
+    @property
+    def models_dir(self) -> Path:
+        return self.ctx.config.models_dir
+
+    def _published(self):
+        from train.bundle import current
+
+        return current(self.models_dir)
+
+    def _jobs(self):
+        from train.jobs import JobManager
+
+        return JobManager(self.ctx.config.data_dir / "jobs")
+
+    def _next_version(self) -> str:
+        from train.quick_update import next_version
+
+        version = next_version(self.models_dir)
+        job = self._jobs().active()
+        if job is not None and job.out == version:
+            version = f"v{int(version[1:]) + 1}"
+        return version
+
+    def _class_choices(self) -> list[str]:
+        return list(self.ctx.catalogue().ids)
+
+    # --- catalogue -----------------------------------------------------------------------
+    def load_entry(self, entry_id: str, request: gr.Request):
+        """Form fields of an entry (empty form for a new id)."""
+        user, lang = self._require(request, Permission.EDIT_CATALOGUE)
+        entry = self.ctx.catalogue().get(entry_id or "")
+        form = form_from_mapping(entry_to_mapping(entry)) if entry else EntryForm(id=entry_id or "")
+        history = history_rows(read_history(self.ctx.config.catalogue_overlay))
+        return [*form.values(), history, t("trainer.catalogue.loaded" if entry else "trainer.catalogue.new", lang,
+                                           id=entry_id or "")]
+
+    def save_entry(self, entry_id: str, kind: str, product_type: str, group: str, scientific_name: str,
+                   common_names: str, appendix: str, cites_note: str, checked_against: str, cues: str,
+                   handling: str, lookalikes: str, sources: str, request: gr.Request):
+        """Validate like the loader, write into the overlay, reload the catalogue."""
+        user, lang = self._require(request, Permission.EDIT_CATALOGUE)
+        values = (entry_id, kind, product_type, group, scientific_name, common_names, appendix, cites_note,
+                  checked_against, cues, handling, lookalikes, sources)
+        form = EntryForm(*[str(v or "") for v in values])
+        old = self.ctx.catalogue().get(form.id.strip())
+        mapping = form_to_mapping(form, entry_to_mapping(old) if old else None)
+        with self._errors(lang):
+            path = save_entry(mapping, self.ctx.config.catalogue_overlay, user.name)
+        self.ctx.reload_catalogue()
+        self.ctx.store.audit(user.name, "trainer_catalogue_save",
+                             {"id": mapping["id"], "action": "updated" if old else "created", "file": path.name})
+        history = history_rows(read_history(self.ctx.config.catalogue_overlay))
+        return t("trainer.catalogue.saved", lang, id=mapping["id"]), history, gr.update(choices=self._class_choices())
+
+    # --- photos --------------------------------------------------------------------------
+    def _gate(self) -> QualityGate:
+        known = [KnownPhoto(p.sha256, p.class_id, p.phash, p.removed)
+                 for p in self.ctx.store.all_photos(include_removed=True)]
+        published = self._published()
+        if published is not None:
+            known += known_from_manifest(published.manifest(), PhashCache(self.ctx.config.data_dir / "phash.json"))
+        return QualityGate(known)
+
+    def _read_files(self, files, lang: str) -> tuple[list[tuple[str, bytes]], list[UploadVerdict]]:
+        """(name, bytes) of every photo (zip archives opened safely) and verdicts for skipped members."""
+        limit_bytes = self.ctx.config.max_upload_mb * 2**20
+        items: list[tuple[str, bytes]] = []
+        skipped: list[UploadVerdict] = []
+        for f in files or []:
+            path = Path(getattr(f, "name", None) or getattr(f, "path", None) or f)
+            if path.stat().st_size > limit_bytes:
+                raise gr.Error(t("trainer.upload.too_big", lang, limit=self.ctx.config.max_upload_mb))
+            data = path.read_bytes()
+            if data[:4] == ZIP_MAGIC:
+                if iter_zip_images is None:
+                    raise gr.Error(t("trainer.upload.zip_unavailable", lang, name=path.name))
+                on_skip = lambda n, why, a=path.name: skipped.append(  # noqa: E731
+                    UploadVerdict(f"{a}/{n}", VerdictCode.NOT_AN_IMAGE, False, params={"reason": why}))
+                with self._errors(lang):
+                    items += list(iter_zip_images(data, max_files=self.ctx.config.max_files,
+                                                  max_total_bytes=limit_bytes, on_skip=on_skip, name=path.name))
+            else:
+                items.append((path.name, data))
+            if len(items) > self.ctx.config.max_files:
+                raise gr.Error(t("trainer.upload.too_many", lang, limit=self.ctx.config.max_files))
+        if sum(len(d) for _, d in items) > limit_bytes:
+            raise gr.Error(t("trainer.upload.too_big", lang, limit=self.ctx.config.max_upload_mb))
+        return items, skipped
+
+    def upload(self, files, class_id: str, source: str, licence: str, credit: str, request: gr.Request):
+        """Quality-gate each file; accepted ones go to the photo store with their provenance."""
+        user, lang = self._require(request, Permission.UPLOAD_PHOTOS)
+        if not class_id or class_id not in self.ctx.catalogue():
+            raise gr.Error(t("trainer.upload.unknown_class", lang, id=class_id or ""))
+        if not (source or "").strip() or not (licence or "").strip():
+            raise gr.Error(t("trainer.upload.provenance", lang))
+        items, verdicts = self._read_files(files, lang)
+        if not items:
+            raise gr.Error(t("trainer.upload.nothing", lang))
+        gate = self._gate()
+        for name, data in items:
+            v = gate.admit(name, data, class_id)
+            if v.accepted:
+                sha = self.ctx.photos.put(data, sniff_ext(data))
+                try:
+                    self.ctx.store.add_photo(sha256=sha, class_id=class_id, ext=sniff_ext(data) or "jpg",
+                                             width=v.width, height=v.height, phash=v.phash, uploader=user.name,
+                                             source=source.strip(), licence=licence.strip(),
+                                             credit=(credit or "").strip())
+                except AlreadyExists:  # raced with another upload of the same file
+                    v = replace(v, code=VerdictCode.DUPLICATE, accepted=False)
+            verdicts.append(v)
+        accepted = [v.sha256 for v in verdicts if v.accepted]
+        self.ctx.store.audit(user.name, "trainer_upload", {
+            "class_id": class_id, "accepted": accepted, "verdicts": summarise(verdicts),
+            "source": source.strip(), "licence": licence.strip()})
+        summary = t("trainer.upload.summary", lang, accepted=len(accepted), total=len(verdicts), id=class_id)
+        return verdict_rows(verdicts, lang), summary
+
+    def _class_photos(self, class_id: str) -> list[tuple[str, str, str]]:
+        """(sha, path, origin) of the class's current photos: the published model's and uploads."""
+        rows, seen = [], set()
+        removed = {p.sha256 for p in self.ctx.store.all_photos(include_removed=True) if p.removed}
+        for p in self.ctx.store.photos_of(class_id):
+            path = self.ctx.photos.find(p.sha256)
+            if path is not None:
+                rows.append((p.sha256, str(path), "upload"))
+                seen.add(p.sha256)
+        published = self._published()
+        for r in (published.manifest() if published else []):
+            if r["label"] == class_id and r["sha256"] not in seen and r["sha256"] not in removed:
+                rows.append((r["sha256"], r["path"], "model"))
+        return rows
+
+    def review(self, class_id: str, request: gr.Request):
+        """Gallery of the class's photos (captions: hash prefix) and the hashes in gallery order."""
+        self._require(request, Permission.UPLOAD_PHOTOS)
+        items = [(sha, _thumb(path), origin) for sha, path, origin in self._class_photos(class_id or "")]
+        items = [(sha, image, origin) for sha, image, origin in items if image is not None]
+        return [(image, f"{sha[:10]} · {origin}") for sha, image, origin in items], [sha for sha, _, _ in items]
+
+    def remove_photo(self, sha: str, reason: str, request: gr.Request):
+        """Leave a photo out of training (kept on record); works for the model's photos too."""
+        user, lang = self._require(request, Permission.UPLOAD_PHOTOS)
+        sha = (sha or "").strip().lower()
+        if not (reason or "").strip():
+            raise gr.Error(t("trainer.review.reason_needed", lang))
+        with self._errors(lang):
+            record = self.ctx.store.get_photo(sha)
+            if record is None:
+                self._register_model_photo(sha, user.name, lang)
+            record = self.ctx.store.remove_photo(sha, by=user.name, reason=reason.strip())
+        self.ctx.store.audit(user.name, "trainer_remove_photo",
+                             {"sha256": sha, "class_id": record.class_id, "reason": reason.strip()})
+        return t("trainer.review.removed", lang, sha=sha[:12], id=record.class_id)
+
+    def restore_photo(self, sha: str, request: gr.Request):
+        user, lang = self._require(request, Permission.UPLOAD_PHOTOS)
+        with self._errors(lang):
+            record = self.ctx.store.restore_photo((sha or "").strip().lower(), by=user.name)
+        self.ctx.store.audit(user.name, "trainer_restore_photo", {"sha256": record.sha256, "class_id": record.class_id})
+        return t("trainer.review.restored", lang, sha=record.sha256[:12], id=record.class_id)
+
+    def _register_model_photo(self, sha: str, who: str, lang: str) -> None:
+        """A training photo of the published model enters the records so it can be marked removed."""
+        from species_data.images import decode_image
+        from species_data.quality import phash_hex
+
+        published = self._published()
+        row = next((r for r in (published.manifest() if published else []) if r["sha256"] == sha), None)
+        if row is None:
+            raise gr.Error(t("trainer.review.unknown_photo", lang, sha=sha[:12]))
+        data = Path(row["path"]).read_bytes()
+        decoded = decode_image(data, name=Path(row["path"]).name, min_side=256)
+        origin = row.get("source") or Path(row["path"]).name
+        self.ctx.store.add_photo(sha256=sha, class_id=row["label"], ext=sniff_ext(data) or "jpg",
+                                 width=decoded.original_size[0], height=decoded.original_size[1],
+                                 phash=phash_hex(decoded.image), uploader=who,
+                                 source=f"model {published.meta.version}: {origin}")
+
+    def _changes(self) -> tuple[list[Photo], list[str]]:
+        """Uploaded photos to add and removed photos to leave out, relative to any bundle."""
+        add, remove = [], []
+        for p in self.ctx.store.all_photos(include_removed=True):
+            if p.removed:
+                remove.append(p.sha256)
+                continue
+            path = self.ctx.photos.find(p.sha256)
+            if path is not None:
+                add.append(Photo(path, p.class_id, p.sha256, split_of(p.sha256), source=p.source or "upload"))
+        return add, remove
+
+    def label_noise(self, class_id: str, request: gr.Request, progress=gr.Progress()):
+        """Photos the model (out-of-fold) strongly places elsewhere or finds unlike their class."""
+        user, lang = self._require(request, Permission.TRAIN)
+        from train.label_noise import flag_bundle_photos
+
+        published = self._published()
+        if published is None:
+            raise gr.Error(t("trainer.error.no_model", lang))
+        progress(0.1, desc=t("trainer.noise.running", lang))
+        add, remove = self._changes()
+        with self._errors(lang):
+            flags = flag_bundle_photos(published.path, self.ctx.config.data_dir, add, remove,
+                                       only=[class_id] if class_id else None)
+        gallery = [(image, f"{f.label} → {f.suggested} ({f.p_given:.2f})") for f in flags
+                   if (image := _thumb(f.path)) is not None]
+        self.ctx.store.audit(user.name, "trainer_label_noise", {"class_id": class_id or "*", "flags": len(flags)})
+        return flag_rows(flags, lang), gallery, t("trainer.noise.found", lang, n=len(flags))
+
+    def select_photo(self, shas: list, evt: gr.SelectData, request: gr.Request):
+        """The content hash of the gallery photo clicked."""
+        self._require(request, Permission.UPLOAD_PHOTOS)
+        index = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
+        return shas[index] if shas and 0 <= index < len(shas) else ""
+
+    def select_flag(self, evt: gr.SelectData, request: gr.Request):
+        """The content hash of the flagged photo whose row was clicked (last column)."""
+        self._require(request, Permission.UPLOAD_PHOTOS)
+        row = getattr(evt, "row_value", None) or []
+        return str(row[-1]) if row else ""

@@ -1,0 +1,178 @@
+"""Trainer tab handlers for models: quick update, compare, publish, roll back, full retrain.
+
+A mixin of `serve.trainer_handlers.TrainerHandlers` (which holds the plumbing: `_require`,
+`_errors`, `_published`, `_changes`...). As there, each handler calls `_require` first and
+writes the audit log.
+"""
+import sys
+from pathlib import Path
+
+import gradio as gr
+
+from .auth import Permission
+from .i18n import t
+from .trainer_views import comparison_html, job_text, update_summary, versions_rows
+
+
+class ModelHandlers:
+    # --- models --------------------------------------------------------------------------
+    def quick_update(self, request: gr.Request, progress=gr.Progress()):
+        """Candidate bundle from the published one plus uploads minus removals; compared at once."""
+        user, lang = self._require(request, Permission.TRAIN)
+        from train.compare import compare
+        from train.quick_update import QuickUpdateConfig, quick_update
+
+        base = self._published()
+        if base is None:
+            raise gr.Error(t("trainer.error.no_model", lang))
+        if not self._update_lock.acquire(blocking=False):
+            raise gr.Error(t("trainer.update.busy", lang))
+        try:
+            add, remove = self._changes()
+            version = self._next_version()
+            cfg = QuickUpdateConfig(base=base.path, out=self.models_dir / version, add=add, remove=remove,
+                                    data_dir=self.ctx.config.data_dir,
+                                    catalogue_dirs=[self.ctx.config.catalogue_overlay])
+            tick = lambda f, stage: progress(f, desc=t(f"trainer.update.stage.{stage}", lang))  # noqa: E731
+            with self._errors(lang):
+                result = quick_update(cfg, tick)
+                cmp = compare(result.bundle, base, self.ctx.config.data_dir)
+            result.wait()
+        finally:
+            self._update_lock.release()
+        self.ctx.store.audit(user.name, "trainer_quick_update", {
+            "candidate": version, "base": base.meta.version, "added": result.added, "removed": result.removed,
+            "new_classes": list(result.new_classes), "seconds": result.seconds.get("total"),
+            "top1_before": cmp.top1_before, "top1_after": cmp.top1_after, "needs_override": cmp.needs_override})
+        return (update_summary(result, lang), comparison_html(cmp, lang), self._plot(result.bundle.path),
+                gr.update(choices=self._candidates(), value=version))
+
+    @staticmethod
+    def _plot(path: Path):
+        """The candidate's confusion matrix as an image (the bundle folder may be outside what Gradio serves)."""
+        from PIL import Image
+
+        png = path / "confusion_test.png"
+        if not png.exists():
+            return None
+        with Image.open(png) as image:
+            return image.convert("RGB")
+
+    def _candidates(self) -> list[str]:
+        from train.bundle import list_versions
+
+        return [m.version for m in reversed(list_versions(self.models_dir))]
+
+    def compare(self, version: str, request: gr.Request):
+        user, lang = self._require(request, Permission.TRAIN)
+        from train.bundle import Bundle
+        from train.compare import compare
+
+        base = self._published()
+        if base is None:
+            raise gr.Error(t("trainer.error.no_model", lang))
+        with self._errors(lang):
+            bundle = Bundle.load(self.models_dir / (version or ""))
+            cmp = compare(bundle, base, self.ctx.config.data_dir)
+        return comparison_html(cmp, lang), self._plot(bundle.path)
+
+    def versions(self, request: gr.Request):
+        user, lang = self._require(request, Permission.TRAIN)
+        from train.bundle import list_versions
+
+        published = self._published()
+        rows = versions_rows(list_versions(self.models_dir), published.meta.version if published else None,
+                             lang)
+        choices = self._candidates()
+        return rows, gr.update(choices=choices), gr.update(choices=choices), gr.update(choices=self._class_choices())
+
+    def publish(self, version: str, override: bool, reason: str, request: gr.Request):
+        """Serve a candidate. Worse than the published model on any class: override + reason needed."""
+        user, lang = self._require(request, Permission.PUBLISH)
+        from train.bundle import Bundle
+        from train.compare import compare
+
+        with self._errors(lang):
+            bundle = Bundle.load(self.models_dir / (version or ""))
+            base = self._published()
+            cmp = compare(bundle, base, self.ctx.config.data_dir) if base is not None else None
+        if cmp is not None and cmp.needs_override and not (override and (reason or "").strip()):
+            raise gr.Error(t("trainer.publish.needs_override", lang, version=bundle.meta.version))
+        self._switch(bundle, user, "trainer_publish", {
+            "version": bundle.meta.version, "previous": base.meta.version if base else None,
+            "overridden": bool(cmp is not None and cmp.needs_override), "reason": (reason or "").strip(),
+            "top1_before": cmp.top1_before if cmp else None, "top1_after": cmp.top1_after if cmp else None,
+            "regressions": [r.label or r.kind.value for r in cmp.regressions] if cmp else []})
+        return t("trainer.publish.done", lang, version=bundle.meta.version)
+
+    def rollback(self, version: str, reason: str, request: gr.Request):
+        """Serve an earlier version again, in one action."""
+        user, lang = self._require(request, Permission.PUBLISH)
+        from train.bundle import Bundle
+
+        base = self._published()
+        with self._errors(lang):
+            bundle = Bundle.load(self.models_dir / (version or ""))
+        if base is not None and base.meta.version == bundle.meta.version:
+            raise gr.Error(t("trainer.rollback.same", lang, version=version))
+        self._switch(bundle, user, "trainer_rollback", {
+            "version": bundle.meta.version, "previous": base.meta.version if base else None,
+            "reason": (reason or "").strip()})
+        return t("trainer.rollback.done", lang, version=bundle.meta.version)
+
+    def _switch(self, bundle, user, action: str, detail: dict) -> None:
+        from train.bundle import publish
+        from train.card import write_card
+
+        publish(self.models_dir, bundle.meta.version)
+        card = write_card(bundle, self.card_dir)
+        self.ctx.store.audit(user.name, action, {**detail, "card": card.name})
+
+    # --- full retrain --------------------------------------------------------------------
+    def retrain_start(self, request: gr.Request):
+        user, lang = self._require(request, Permission.TRAIN)
+        from train.jobs import JobBusy, photo_tree
+        from train.quick_update import merge_photos, photos_from_manifest
+
+        base = self._published()
+        if base is None:
+            raise gr.Error(t("trainer.error.no_model", lang))
+        busy = self._jobs().active()
+        if busy is not None:
+            raise gr.Error(t("trainer.retrain.busy", lang, id=busy.id, who=busy.who))
+        version = self._next_version()
+        add, remove = self._changes()
+        photos = merge_photos(photos_from_manifest(base.manifest()), add, remove).photos
+        tree = photo_tree(photos, self.ctx.config.data_dir / "trainsets" / version)
+        argv = self.retrain_command(version, tree) if self.retrain_command else self._fit_argv(version, tree, base)
+        try:
+            job = self._jobs().start(argv, who=user.name, kind="retrain", out=version)
+        except JobBusy as busy:
+            raise gr.Error(t("trainer.retrain.busy", lang, id=busy.job.id, who=busy.job.who)) from None
+        self.ctx.store.audit(user.name, "trainer_retrain_start", {"job": job.id, "version": version,
+                                                                  "mode": self.retrain_mode, "photos": len(photos)})
+        return job_text(job, lang), "", gr.Timer(active=True)
+
+    def _fit_argv(self, version: str, tree: Path, base) -> list[str]:
+        cfg = self.ctx.config
+        argv = [sys.executable, "-m", "train", "fit", "--mode", self.retrain_mode, "--data", str(tree.resolve()),
+                "--out", str((self.models_dir / version).resolve()), "--data-dir", str(Path(cfg.data_dir).resolve()),
+                "--catalogue", str(Path(cfg.catalogue_overlay).resolve()), "--card-dir", str(self.card_dir.resolve())]
+        ood = str(base.meta.training.get("config", {}).get("ood_data", "None"))
+        if ood not in ("None", "") and Path(ood).is_dir():
+            argv += ["--ood-data", str(Path(ood).resolve())]
+        return argv
+
+    def retrain_cancel(self, request: gr.Request):
+        user, lang = self._require(request, Permission.TRAIN)
+        job = self._jobs().cancel()
+        if job is not None:
+            self.ctx.store.audit(user.name, "trainer_retrain_cancel", {"job": job.id, "status": job.status.value})
+        return job_text(job, lang), job.log_tail if job else "", gr.Timer(active=False)
+
+    def retrain_status(self, request: gr.Request):
+        """The running (else latest) job, read from its state file: survives a page reload."""
+        user, lang = self._require(request, Permission.TRAIN)
+        job = self._jobs().status()
+        running = job is not None and not job.status.finished
+        return job_text(job, lang), job.log_tail if job else "", gr.Timer(active=running)
