@@ -18,12 +18,7 @@ from .tab_identify import build_identify_tab
 from .tab_quiz import build_quiz_tab
 from .ui import LANGUAGE_AUDIT, Texts, enter, error
 
-try:
-    from .tab_trainer import build_trainer_tab
-except ModuleNotFoundError as exc:  # built by another module; a placeholder until it exists
-    if exc.name != f"{__package__}.tab_trainer":
-        raise
-    build_trainer_tab = None
+from .tab_trainer import build_trainer_tab
 
 DEFAULT_CONCURRENCY = 4
 
@@ -53,10 +48,7 @@ def visible_tabs(user) -> list[str]:
 
 
 def _trainer_tab(ctx: AppContext, texts: Texts) -> None:
-    if build_trainer_tab is None:
-        texts.value(gr.Markdown(), "app.trainer.placeholder")
-    else:
-        build_trainer_tab(ctx)
+    build_trainer_tab(ctx, texts)
 
 
 def build_app(ctx: AppContext) -> gr.Blocks:

@@ -200,7 +200,7 @@ def write_manifest(photos, path: Path) -> Path:
     update can refit on the same photos plus new ones, and compare on the same split."""
     import json
 
-    rows = [{"sha256": p.sha256, "label": p.label, "split": p.split.value, "path": str(p.path), "source": p.source}
+    rows = [{"sha256": p.sha256, "label": p.label, "split": p.split.value, "path": str(p.path.resolve()), "source": p.source}
             for p in photos]
     path.write_text(json.dumps(rows))
     return path
