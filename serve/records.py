@@ -23,9 +23,9 @@ import io
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-from sqlalchemy import Engine, create_engine, event, func, or_, select, text, update
+from sqlalchemy import Engine, create_engine, event, func, or_, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,10 +34,10 @@ from serve.auth import (PermissionDenied, Role, hash_password, is_weak_default, 
                         verify_password)
 from serve.records_schema import (AUDIT_GUARD_POSTGRESQL, AUDIT_GUARD_SQLITE, SCHEMA_VERSION,
                                   AuditEntry, AuditRow, Base, Case, CaseAction, CaseRow,
-                                  Certificate, CertificateRow, MemoryRow, PhotoMatch,
-                                  PhotoRecord, PhotoRow, QuizAnswer, QuizAnswerRow,
-                                  QuizQuestion, QuizQuestionRow, QuizQuestionSpec, QuizSession,
-                                  QuizSessionRow, SchemaInfoRow, User, UserRow, aware,
+                                  Certificate, PhotoMatch,
+                                  PhotoRecord, PhotoRow, QuizAnswer,
+                                  QuizQuestion, QuizQuestionSpec, QuizSession,
+                                  SchemaInfoRow, User, UserRow, aware,
                                   check_json, check_language, check_name, check_phash,
                                   check_sha256, check_text, hamming, like_pattern, now,
                                   parse_action)
@@ -50,24 +50,8 @@ __all__ = [
 ]
 
 
-class RecordError(Exception):
-    """Base class of the store's own errors; messages name the value and the way out."""
-
-
-class NotFound(RecordError, LookupError):
-    """No user, quiz, question or photo by that name/id."""
-
-
-class AlreadyExists(RecordError):
-    """A user name or photo that is already stored."""
-
-
-class AlreadyAnswered(RecordError):
-    """A quiz question gets one answer, never a second."""
-
-
-class QuizClosed(RecordError):
-    """The quiz was finished; start a new one."""
+from serve.records_errors import AlreadyAnswered, AlreadyExists, NotFound, QuizClosed, RecordError  # noqa: E402,F401
+from serve.records_quiz import QuizRecords  # noqa: E402
 
 
 # --- engine ---------------------------------------------------------------------------
@@ -120,7 +104,7 @@ def _csv_cell(value: Any) -> str:
     return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
 
 
-class Store:
+class Store(QuizRecords):
     """Facade over the records database. Thread-safe; create one per process."""
 
     def __init__(self, engine: Engine, *, bcrypt_rounds: int | None = None) -> None:
@@ -310,167 +294,6 @@ class Store:
         filters.setdefault("limit", None)
         return json.dumps([c.to_dict() for c in self.list_cases(**filters)],
                           ensure_ascii=False, indent=2)
-
-    # --- quiz -------------------------------------------------------------------------
-
-    def start_quiz(self, trainee: str, syllabus: Any,
-                   questions: Sequence[QuizQuestionSpec]) -> QuizSession:
-        if not questions:
-            raise ValueError("a quiz needs at least one question")
-        syllabus = check_json(syllabus, "syllabus")
-        specs = [(check_json(dict(q.public), f"question {i} public"),
-                  check_text(q.answer, f"question {i} answer", max_len=200, required=True),
-                  q.answer if q.class_id is None else q.class_id)
-                 for i, q in enumerate(questions)]
-        with self._write.begin() as s:
-            self._user_row(s, trainee, "trainee")
-            sess = QuizSessionRow(trainee=trainee, syllabus=syllabus, length=len(specs),
-                                  started_at=now())
-            s.add(sess)
-            s.flush()
-            rows = [QuizQuestionRow(session_id=sess.id, position=i, public=pub, answer=ans,
-                                    class_id=cls, answered=False)
-                    for i, (pub, ans, cls) in enumerate(specs)]
-            s.add_all(rows)
-            s.flush()
-            return sess.record(rows)
-
-    def get_quiz(self, session_id: int) -> QuizSession | None:
-        with self._read() as s:
-            sess = s.get(QuizSessionRow, session_id)
-            return self._quiz_record(s, sess) if sess else None
-
-    def quizzes_of(self, trainee: str) -> list[QuizSession]:
-        with self._read() as s:
-            q = select(QuizSessionRow).where(QuizSessionRow.trainee == trainee)
-            return [self._quiz_record(s, r) for r in s.scalars(q.order_by(QuizSessionRow.id))]
-
-    def record_answer(self, question_id: int, *, session_id: int, trainee: str,
-                      chosen: str) -> QuizAnswer:
-        """Mark one answer, server side. Raises `NotFound`, `PermissionDenied` (question of
-        another session, or session of another trainee), `QuizClosed`, `AlreadyAnswered`."""
-        chosen = check_text(chosen, "chosen answer", max_len=200)
-        try:
-            with self._write.begin() as s:
-                q = s.get(QuizQuestionRow, question_id)
-                if q is None:
-                    raise NotFound(f"no quiz question {question_id!r}")
-                if q.session_id != session_id:
-                    raise PermissionDenied(f"question {question_id} belongs to quiz "
-                                           f"{q.session_id}, not quiz {session_id}", user=trainee)
-                sess = s.get(QuizSessionRow, session_id)
-                if sess.trainee != trainee:
-                    raise PermissionDenied(f"quiz {session_id} belongs to {sess.trainee!r}; "
-                                           f"{trainee!r} may not answer it", user=trainee)
-                if sess.finished_at is not None:
-                    raise QuizClosed(f"quiz {session_id} was finished at "
-                                     f"{sess.finished_at:%Y-%m-%d %H:%M} UTC; start a new one")
-                claimed = s.execute(update(QuizQuestionRow).where(
-                    QuizQuestionRow.id == question_id, QuizQuestionRow.answered.is_(False),
-                ).values(answered=True).execution_options(synchronize_session=False)).rowcount
-                if claimed != 1:
-                    raise AlreadyAnswered(f"question {question_id} of quiz {session_id} is "
-                                          "already answered; answers cannot be changed")
-                row = QuizAnswerRow(question_id=q.id, trainee=trainee, chosen=chosen,
-                                    correct=chosen == q.answer, class_id=q.class_id,
-                                    answered_at=now())
-                s.add(row)
-                s.flush()
-                return row.record(q)
-        except IntegrityError:  # the unique question_id caught a concurrent second answer
-            raise AlreadyAnswered(f"question {question_id} of quiz {session_id} is already "
-                                  "answered; answers cannot be changed") from None
-
-    def finish_quiz(self, session_id: int, trainee: str) -> QuizSession:
-        """Close a quiz (idempotent); later answers raise `QuizClosed`."""
-        with self._write.begin() as s:
-            sess = s.get(QuizSessionRow, session_id)
-            if sess is None:
-                raise NotFound(f"no quiz {session_id!r}")
-            if sess.trainee != trainee:
-                raise PermissionDenied(f"quiz {session_id} belongs to {sess.trainee!r}; "
-                                       f"{trainee!r} may not finish it", user=trainee)
-            if sess.finished_at is None:
-                sess.finished_at = now()
-            return self._quiz_record(s, sess)
-
-    def answers_for(self, trainee: str) -> list[QuizAnswer]:
-        return self._answers(QuizAnswerRow.trainee == trainee)
-
-    def cohort_answers(self, since: datetime | None = None) -> list[QuizAnswer]:
-        """Every trainee's answers (for trainers; check VIEW_COHORT first)."""
-        since = aware(since, "since")
-        return self._answers(*(() if since is None else (QuizAnswerRow.answered_at >= since,)))
-
-    def _answers(self, *where: Any) -> list[QuizAnswer]:
-        q = (select(QuizAnswerRow, QuizQuestionRow)
-             .join(QuizQuestionRow, QuizAnswerRow.question_id == QuizQuestionRow.id)
-             .where(*where).order_by(QuizAnswerRow.answered_at, QuizAnswerRow.id))
-        with self._read() as s:
-            return [a.record(q) for a, q in s.execute(q)]
-
-    @staticmethod
-    def _quiz_record(s: Session, sess: QuizSessionRow) -> QuizSession:
-        qs = s.scalars(select(QuizQuestionRow).where(QuizQuestionRow.session_id == sess.id)
-                       .order_by(QuizQuestionRow.position))
-        return sess.record(list(qs))
-
-    # --- spaced-repetition memory (opaque JSON text per trainee and key) ---------------
-
-    def get_memory(self, trainee: str, key: str) -> str | None:
-        with self._read() as s:
-            row = s.get(MemoryRow, (trainee, key))
-            return row.state if row else None
-
-    def memory_of(self, trainee: str) -> dict[str, str]:
-        with self._read() as s:
-            q = select(MemoryRow).where(MemoryRow.trainee == trainee)
-            return {r.key: r.state for r in s.scalars(q)}
-
-    def put_memory(self, trainee: str, key: str, state: str) -> None:
-        """Insert or replace; `state` must be JSON text."""
-        check_text(key, "memory key", max_len=200, required=True)
-        try:
-            json.loads(state)
-        except (TypeError, ValueError):
-            raise ValueError(f"memory state for {trainee!r}/{key!r} is not JSON text: "
-                             f"{str(state)[:80]!r}; pass json.dumps(...)") from None
-        for attempt in (1, 2):  # a concurrent first insert (PostgreSQL) wins; then update
-            try:
-                with self._write.begin() as s:
-                    self._user_row(s, trainee, "trainee")
-                    row = s.get(MemoryRow, (trainee, key))
-                    if row is None:
-                        s.add(MemoryRow(trainee=trainee, key=key, state=state, updated_at=now()))
-                    else:
-                        row.state, row.updated_at = state, now()
-                return
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-
-    # --- certificates -----------------------------------------------------------------
-
-    def issue_certificate(self, trainee: str, syllabus: str,
-                          score: Mapping[str, Any]) -> Certificate:
-        row = CertificateRow(trainee=trainee, issued_at=now(),
-                             syllabus=check_text(syllabus, "syllabus", max_len=200, required=True),
-                             score=check_json(dict(score), "score"))
-        with self._write.begin() as s:
-            self._user_row(s, trainee, "trainee")
-            s.add(row)
-            s.flush()
-            return row.record()
-
-    def get_certificate(self, certificate_id: int) -> Certificate | None:
-        with self._read() as s:
-            row = s.get(CertificateRow, certificate_id)
-            return row.record() if row else None
-
-    def certificates_of(self, trainee: str) -> list[Certificate]:
-        with self._read() as s:
-            q = select(CertificateRow).where(CertificateRow.trainee == trainee)
-            return [r.record() for r in s.scalars(q.order_by(CertificateRow.issued_at))]
 
     # --- audit log (append-only) ------------------------------------------------------
 
