@@ -45,15 +45,12 @@ from tqdm import tqdm
 from species_data.dataset import Photo, PhotoSet, Split, scan
 
 from . import distributed as dist
-from . import ood
 from .augment import EvalPhotos, TrainPhotos
 from .backbone import spec
 from .bundle import Bundle, BundleMeta
-from .calibrate import calibrate, operating_point, unknown_rates
 from .embeddings import EmbeddingCache, cache_key, embed_photos
-from .fit import FitConfig, catalogue_snapshot, finish_bundle, ood_photos, outputs_from_features
-from .head import class_weights, fit_head, softmax
-from .metrics import evaluate_probs, reliability_bins
+from .fit import FitConfig, calibrate_and_measure, catalogue_snapshot, finish_bundle, ood_photos
+from .head import class_weights, fit_head
 from .model import SpeciesClassifier
 from .preprocess import Preprocessing
 
@@ -382,34 +379,12 @@ def write_bundle(cfg: FitConfig, data: Data, trained: Trained, ctx: dist.Context
                                           cfg.workers, cfg.progress, engine)
     y = np.array([labels.index(p.label) for p in photos])
     split = np.array([p.split.value for p in photos])
-    tr, va, te = (split == s.value for s in Split)
-    ref = ood.OodReference.fit(feats[tr], y[tr], len(labels))
-    tune, report_half = ood_photos(cfg.ood_data)
-    f_ood, kept_ood, _ = (embed_photos(tune + report_half, backbone, data.pre, None, cfg.batch_size, cfg.workers,
-                                       cfg.progress, engine) if tune else (None, [], []))
-    model.cpu()  # the heads run on CPU features below; the bundle and its ONNX export are written from CPU
-    ood_tune = ood_report = None
-    if tune:
-        is_tune = np.array([p in tune for p in kept_ood])
-        ood_tune = outputs_from_features(model, f_ood[is_tune], None)
-        ood_report = outputs_from_features(model, f_ood[~is_tune], None)
-    val = outputs_from_features(model, feats[va], y[va])
-    test = outputs_from_features(model, feats[te], y[te])
-    cal = calibrate(val, labels, data.groups, ref, ood_tune)
-    metrics = {
-        "val": evaluate_probs(softmax(val.logits, cal.temperature), val.y, labels, cal.thresholds.identify).to_dict(),
-        "test": evaluate_probs(softmax(test.logits, cal.temperature), test.y, labels, cal.thresholds.identify).to_dict(),
-        "decisions_test": unknown_rates(test, cal, labels, data.groups, ref),
-        "ood": {**cal.ood_report, "method": cal.ood_method},
-        "reliability_test": reliability_bins(softmax(test.logits, cal.temperature), test.y),
-    }
-    if ood_report is not None:
-        metrics["ood"]["report_photos"] = unknown_rates(ood_report, cal, labels, data.groups, ref)
-        s_in = ood.scores(cal.ood_method, test.logits, test.features, test.imagenet_logits, cal.temperature, ref)
-        s_out = ood.scores(cal.ood_method, ood_report.logits, ood_report.features, ood_report.imagenet_logits,
-                           cal.temperature, ref)
-        metrics["ood"]["auroc_report"] = ood.auroc(s_in, s_out)
-        metrics["ood"]["held_out_operating_point"] = operating_point(test, ood_report, cal, labels, data.groups, ref)
+    tune, report_half = ood_photos(cfg.ood_data)  # embedded now, while the backbone is still on its device
+    ood_embedded = (embed_photos(tune + report_half, backbone, data.pre, None, cfg.batch_size, cfg.workers,
+                                 cfg.progress, engine) if tune else None)
+    embed_ood = lambda ood_list: ood_embedded  # noqa: E731 (same photos, same order: ood_photos is deterministic)
+    model.cpu()  # the heads run on CPU features; the bundle and its ONNX export are written from CPU
+    cal, ref, metrics = calibrate_and_measure(model, feats, y, split, labels, data.groups, cfg.ood_data, embed_ood)
     p = trained.progress
     hyper = {k: getattr(cfg, k) for k in ("epochs", "lr", "backbone_lr_scale", "layer_decay", "label_smoothing",
                                           "weight_decay", "warmup_epochs", "batch_size", "patience", "max_steps",

@@ -129,6 +129,41 @@ def source_holdout(feats: np.ndarray, y: np.ndarray, photos, photo_set: PhotoSet
     return results
 
 
+def calibrate_and_measure(model: SpeciesClassifier, feats: np.ndarray, y: np.ndarray, split: np.ndarray,
+                          labels: list[str], groups: dict[str, str], ood_folder: Path | None, embed_ood):
+    """Steps 4-5 of every training mode, on features of the finished network:
+    calibrate on validation, then measure on test and on held-out out-of-catalogue photos.
+    `embed_ood(photos) -> (features, kept photos, skipped)` embeds with the same backbone."""
+    tr, va, te = (split == s.value for s in Split)
+    ref = ood.OodReference.fit(feats[tr], y[tr], len(labels))
+    tune, report_half = ood_photos(ood_folder)
+    ood_tune = ood_report = None
+    if tune:
+        f_ood, kept_ood, _ = embed_ood(tune + report_half)
+        is_tune = np.array([p in tune for p in kept_ood])
+        ood_tune = outputs_from_features(model, f_ood[is_tune], None)
+        ood_report = outputs_from_features(model, f_ood[~is_tune], None)
+    val = outputs_from_features(model, feats[va], y[va])
+    test = outputs_from_features(model, feats[te], y[te])
+    cal = calibrate(val, labels, groups, ref, ood_tune)
+    probs_test = softmax(test.logits, cal.temperature)
+    metrics = {
+        "val": evaluate_probs(softmax(val.logits, cal.temperature), val.y, labels, cal.thresholds.identify).to_dict(),
+        "test": evaluate_probs(probs_test, test.y, labels, cal.thresholds.identify).to_dict(),
+        "decisions_test": unknown_rates(test, cal, labels, groups, ref),
+        "ood": {**cal.ood_report, "method": cal.ood_method},
+        "reliability_test": reliability_bins(probs_test, test.y),
+    }
+    if ood_report is not None:
+        metrics["ood"]["report_photos"] = unknown_rates(ood_report, cal, labels, groups, ref)
+        s_in = ood.scores(cal.ood_method, test.logits, test.features, test.imagenet_logits, cal.temperature, ref)
+        s_out = ood.scores(cal.ood_method, ood_report.logits, ood_report.features, ood_report.imagenet_logits,
+                           cal.temperature, ref)
+        metrics["ood"]["auroc_report"] = ood.auroc(s_in, s_out)
+        metrics["ood"]["held_out_operating_point"] = operating_point(test, ood_report, cal, labels, groups, ref)
+    return cal, ref, metrics
+
+
 def fit(cfg: FitConfig) -> Bundle:
     t0 = time.perf_counter()
     photo_set = scan(cfg.data, cfg.classes)
@@ -147,40 +182,16 @@ def fit(cfg: FitConfig) -> Bundle:
     split = np.array([p.split.value for p in photos])
     t_embed = time.perf_counter() - t0
 
-    tr, va, te = (split == s.value for s in Split)
+    tr, va = split == Split.TRAIN.value, split == Split.VAL.value
     head = fit_head(feats[tr], y[tr], feats[va], y[va], len(labels))
     with torch.no_grad():
         model.head.weight.copy_(torch.from_numpy(head.weight))
         model.head.bias.copy_(torch.from_numpy(head.bias))
 
-    ref = ood.OodReference.fit(feats[tr], y[tr], len(labels))
-    tune, report_half = ood_photos(cfg.ood_data)
-    ood_tune = ood_report = None
-    if tune:
-        f_ood, kept_ood, _ = embed_photos(tune + report_half, model.backbone, preprocessing, cache,
-                                          cfg.batch_size, cfg.workers, cfg.progress)
-        is_tune = np.array([p in tune for p in kept_ood])
-        ood_tune = outputs_from_features(model, f_ood[is_tune], None)
-        ood_report = outputs_from_features(model, f_ood[~is_tune], None)
-
-    val = outputs_from_features(model, feats[va], y[va])
-    test = outputs_from_features(model, feats[te], y[te])
-    cal = calibrate(val, labels, groups, ref, ood_tune)
-    metrics = {
-        "val": evaluate_probs(softmax(val.logits, cal.temperature), val.y, labels, cal.thresholds.identify).to_dict(),
-        "test": evaluate_probs(softmax(test.logits, cal.temperature), test.y, labels, cal.thresholds.identify).to_dict(),
-        "source_holdout": source_holdout(feats, y, photos, photo_set, head),
-        "decisions_test": unknown_rates(test, cal, labels, groups, ref),
-        "ood": {**cal.ood_report, "method": cal.ood_method},
-        "reliability_test": reliability_bins(softmax(test.logits, cal.temperature), test.y),
-    }
-    if ood_report is not None:
-        metrics["ood"]["report_photos"] = unknown_rates(ood_report, cal, labels, groups, ref)
-        s_in = ood.scores(cal.ood_method, test.logits, test.features, test.imagenet_logits, cal.temperature, ref)
-        s_out = ood.scores(cal.ood_method, ood_report.logits, ood_report.features, ood_report.imagenet_logits,
-                           cal.temperature, ref)
-        metrics["ood"]["auroc_report"] = ood.auroc(s_in, s_out)
-        metrics["ood"]["held_out_operating_point"] = operating_point(test, ood_report, cal, labels, groups, ref)
+    embed_ood = lambda ood_list: embed_photos(ood_list, model.backbone, preprocessing, cache,  # noqa: E731
+                                              cfg.batch_size, cfg.workers, cfg.progress)
+    cal, ref, metrics = calibrate_and_measure(model, feats, y, split, labels, groups, cfg.ood_data, embed_ood)
+    metrics["source_holdout"] = source_holdout(feats, y, photos, photo_set, head)
     t_total = time.perf_counter() - t0
     meta = BundleMeta(
         version=Path(cfg.out).name, arch=cfg.arch, labels=labels, preprocessing=preprocessing,
