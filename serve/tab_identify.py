@@ -71,7 +71,9 @@ def result_dict(ident: Identification, ctx, lang: str, labels: list[str]) -> dic
         members = [catalogue[c] for c in labels if c in catalogue and catalogue[c].group == d.group]
         appendix = strictest_appendix(m.appendix.value for m in members)
         protected = any(m.protected for m in members)
-    messages = advice(d, appendix, protected, name_of)
+    # `protected` in the card means CITES-listed; the catalogue records no national-law
+    # status, so the decision wording is never told "protected by national law".
+    messages = advice(d, appendix, False, name_of)
     out = ident.to_dict()
     out.update({
         "label_name": name_of(d.label) if d.label else None,
