@@ -258,8 +258,8 @@ def build_quiz_tab(ctx, texts: Texts) -> None:
                 lines.append(t(key, lang, true_name=common(q.class_id),
                                chosen_name=common(chosen), cue=cue_text or ""))
                 example = service.example_photo(chosen)
-                pair = side_by_side(thumbnail(str(service.photo_path(q.photo_id))),
-                                    example_thumbnail(str(example)) if example else None)
+                pair = (side_by_side(thumbnail(str(service.photo_path(q.photo_id))),
+                                     example_thumbnail(str(example))) if example else None)
             entry = catalogue.get(q.class_id)
             card_md = card_markdown(entry, catalogue, lang) if entry else ""
             heat_img = None
