@@ -56,6 +56,15 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
             texts.value(button, f"trainer.ui.{key}")
         return button
 
+    def catalogue_pick(component, key: str):
+        """A dropdown of catalogue ids whose choices are rebuilt on every page load, so an
+        entry saved by another trainer (or before a reload) is offered."""
+        component.label = L(key)
+        if texts is not None:
+            texts.add(component, lambda lg, user: gr.update(
+                label=t(f"trainer.ui.{key}", lg), choices=list(ctx.catalogue().ids)))
+        return component
+
     def tab(key: str) -> gr.Tab:
         section = gr.Tab(L(key))
         if texts is not None:
@@ -66,7 +75,7 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
         # --- catalogue ------------------------------------------------------------------
         with tab("tab_catalogue"):
             with gr.Row():
-                entry_pick = lab(gr.Dropdown(ids, allow_custom_value=True, scale=3), "entry")
+                entry_pick = catalogue_pick(gr.Dropdown(ids, allow_custom_value=True, scale=3), "entry")
                 load_btn = btn("load_entry", scale=1)
             form = {}
             with gr.Row():
@@ -95,7 +104,7 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
         # --- photos ---------------------------------------------------------------------
         with tab("tab_photos"):
             with gr.Row():
-                class_pick = lab(gr.Dropdown(ids, allow_custom_value=True, scale=2), "class")
+                class_pick = catalogue_pick(gr.Dropdown(ids, allow_custom_value=True, scale=2), "class")
                 source = lab(gr.Textbox(scale=2), "source")
                 licence = lab(gr.Textbox(scale=1), "licence")
                 credit = lab(gr.Textbox(scale=1), "credit")
