@@ -30,6 +30,10 @@ from train.runtime import ModelRunner, Outputs
 
 from .decisions import Decision, Thresholds, decide
 
+# Photos per network run in `identify_many`: ONNX Runtime's activations grow with the
+# batch (two lanes at 32: ~0.9 GB resident; at 8: ~0.4 GB) while photos/s barely moves.
+FORWARD_BATCH = 8
+
 
 @dataclass(frozen=True)
 class Identification:
@@ -140,13 +144,16 @@ class Predictor:
                       progress=None, workers: int | None = None) -> list[Identification | Failure]:
         """(name, source) pairs -> one result per input, in order; unreadable files become Failures.
 
-        More than one batch on the ONNX backend: one lane per core (`workers`), each
-        decoding its own batch and running it through a shared single-thread session, so
-        the cores never wait on each other and decoding overlaps the other lane's forward
-        (bench/batch_throughput.py). Otherwise batch after batch on the main session."""
+        Photos go through the network at most `min(batch_size, FORWARD_BATCH)` at a time
+        (bounded memory). With more than one such batch on the ONNX backend, one lane per
+        core (`workers`) decodes its own batch and runs it through a shared single-thread
+        session, so the cores never wait on each other and decoding overlaps the other
+        lane's forward (bench/batch_throughput.py); otherwise batch after batch on the
+        all-core session."""
         items = list(sources)
         results: list[Identification | Failure | None] = [None] * len(items)
-        chunks = [range(s, min(s + batch_size, len(items))) for s in range(0, len(items), batch_size)]
+        part = max(1, min(batch_size, FORWARD_BATCH))
+        chunks = [range(s, min(s + part, len(items))) for s in range(0, len(items), part)]
         lanes = min(workers or os.cpu_count() or 1, len(chunks))
         done = 0
         if lanes <= 1 or self.runner.backend != "onnx":

@@ -32,13 +32,23 @@ def export_onnx(model, input_size: int, path: Path, check: bool = True,
     else:
         wrapper, names = model.eval(), tuple(outputs or ("features",))
     example = torch.randn(2, 3, input_size, input_size, generator=torch.Generator().manual_seed(0))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two tiny forwards: a second thread only adds waiting on a busy machine
+    try:
+        _export_and_check(torch, wrapper, names, example, input_size, Path(path), check)
+    finally:
+        torch.set_num_threads(threads)
+    return path
+
+
+def _export_and_check(torch, wrapper, names, example, input_size: int, path: Path, check: bool) -> None:
     with static_same_padding(wrapper, input_size):
         torch.onnx.export(
             wrapper, (example,), str(path), input_names=["input"], output_names=list(names),
             dynamic_axes={"input": {0: "batch"}, **{o: {0: "batch"} for o in names}},
             opset_version=17, dynamo=False,
         )
-    fold_pads_into_convs(Path(path), input_size)
+    fold_pads_into_convs(path, input_size)
     if check:
         import onnxruntime as ort
 
@@ -51,7 +61,6 @@ def export_onnx(model, input_size: int, path: Path, check: bool = True,
             err = float(np.max(np.abs(g - w)) / (np.max(np.abs(w)) + 1e-12))
             if err > TOLERANCE:
                 raise RuntimeError(f"ONNX export differs from torch on {name!r}: relative error {err:.2e} > {TOLERANCE}")
-    return path
 
 
 def _padded_conv(conv, pads: tuple[int, int, int, int], x):

@@ -44,8 +44,8 @@ def _onnx_source(bundle: Bundle) -> str | bytes:
 def session_options(threads: int):
     """ONNX Runtime settings for a CPU forward (bench/forward_floor.py measures the choices):
     every graph optimisation (conv+BN+activation fusion, NCHWc layout), the nodes run one
-    after another (this network is a chain: parallel node scheduling only adds overhead)
-    and each node uses `threads` threads."""
+    after another (this network is a chain: parallel node scheduling only adds overhead),
+    each node uses `threads` threads, and idle threads do not spin."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -53,6 +53,9 @@ def session_options(threads: int):
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle worker threads sleep instead of spinning: a spinning thread holds a core that
+    # the decision's numpy product, the next photo's decode or another process needs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 

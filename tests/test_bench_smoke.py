@@ -1,0 +1,74 @@
+"""The benchmark scripts in bench/ run in their short forms and print their tables.
+
+No timing is asserted (the machine is shared): only that each script runs end to end
+on the real bundle and photos and reports every target it promises.
+"""
+from __future__ import annotations
+
+import pytest
+
+from bench import common as c
+
+pytestmark = pytest.mark.model
+
+def test_table_is_markdown_with_aligned_columns():
+    text = c.table(("a", "long header"), [(1, "x"), ("wide cell", 2.5)])
+    lines = text.splitlines()
+    assert lines[0].startswith("| a ") and lines[1].startswith("|--")
+    assert len({len(line) for line in lines}) == 1, text
+
+
+def test_target_verdicts_follow_the_direction():
+    assert c.target("latency", 19.0, "ms", 20).ok
+    assert not c.target("latency", 21.0, "ms", 20).ok
+    assert c.target("throughput", 130, "photos/s", 120, smaller_is_better=False).ok
+    assert "MISSES" in c.targets_table([c.target("t", 2.0, "x", 1.5)])
+
+
+def test_big_jpeg_is_phone_sized_and_outside_the_repo(tmp_path, photos_root):
+    from PIL import Image
+
+    path = c.make_big_jpeg(tmp_path, photos=photos_root)
+    assert c.ROOT not in path.parents
+    with Image.open(path) as im:
+        assert im.size == c.BIG_SIZE and im.format == "JPEG"
+
+
+@pytest.mark.parametrize("name, targets", [
+    ("identify_latency", 2),
+    ("forward_floor", 2),
+    ("batch_throughput", 1),
+    ("embedding_throughput", 2),
+    ("serving_memory", 1),
+])
+def test_script_runs_quick_and_reports_its_targets(name, targets, capsys, model_bundle, photos_root):
+    import importlib
+
+    module = importlib.import_module(f"bench.{name}")
+    report = module.main(["--quick", "--bundle", str(model_bundle), "--photos", str(photos_root)])
+    out = capsys.readouterr().out
+    assert report.title in out and "| target" in out
+    assert len(report.targets) == targets
+    assert all(t.ok is not None for t in report.targets), report.targets
+    # correctness targets (not timings) must hold even on a busy machine
+    assert all(t.ok for t in report.targets if "matches torch" in t.name), report.targets
+
+
+def test_fit_times_quick_runs_both_fits(capsys, photos_root):
+    from bench import fit_times
+
+    report = fit_times.main(["--quick", "--photos", str(photos_root)])
+    out = capsys.readouterr().out
+    assert "fit, re-run (cache warm)" in out and "fit_head threads" in out
+    names = [t.name for t in report.targets]
+    assert names[:2] == ["fit first run (empty cache)", "fit re-run (cached)"]
+
+
+def test_run_all_ends_with_one_table_of_targets(capsys, model_bundle, photos_root):
+    from bench import run_all
+
+    targets = run_all.main(["--quick", "--only", "serving_memory", "--bundle", str(model_bundle),
+                            "--photos", str(photos_root)])
+    out = capsys.readouterr().out
+    assert out.count("## All targets") == 1 and "serving process peak resident memory" in out
+    assert [t.name for t in targets] == ["serving process peak resident memory"]
