@@ -107,3 +107,15 @@ def test_publish_switches_current_atomically(trained, tmp_path):
     with pytest.raises(FileNotFoundError):
         publish(models, "missing")
     assert current(models).meta.version == "small"
+
+
+def test_a_truncated_cache_file_is_dropped_and_recomputed(tmp_path):
+    from train.embeddings import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path)
+    sha = "ab" * 32
+    cache.put(sha, np.arange(4, dtype=np.float32))
+    assert EmbeddingCache(tmp_path).get(sha).tolist() == [0, 1, 2, 3]
+    cache.path(sha).write_bytes(b"\x93NUMPY")  # cut short, as after a power loss
+    assert EmbeddingCache(tmp_path).get(sha) is None
+    assert not cache.path(sha).exists()

@@ -70,7 +70,14 @@ class EmbeddingCache:
             return None
         vector = _parse_npy(data)
         if vector is None:
-            vector = np.load(path)
+            try:
+                vector = np.load(path)
+            except (ValueError, OSError, EOFError) as err:
+                # A cache file cut short (power loss before the page cache reached disk)
+                # is not an error of the photo: drop it, and the photo is embedded again.
+                log.warning("dropping unreadable cache file %s (%s)", path, err)
+                path.unlink(missing_ok=True)
+                return None
         vector.setflags(write=False)
         self._remember(sha256, vector)
         return vector

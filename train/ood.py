@@ -77,7 +77,7 @@ def scores(method: str, logits: np.ndarray, features: np.ndarray, imagenet_logit
     if method == "centroid":
         return 1.0 - (unit @ ref.centroids.T).max(-1)
     if method == "knn":
-        sims = unit @ ref.bank.astype(np.float32).T
+        sims = unit @ ref.bank.astype(np.float32, copy=False).T
         k = min(ref.k, sims.shape[1])
         kth = np.partition(-sims, k - 1, axis=1)[:, k - 1]
         return 1.0 + kth
