@@ -25,12 +25,16 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
-from serve.quiz_schedule import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/quiz_simulation.py`
+
+from serve.quiz_schedule import (  # noqa: E402
     Answer,
     LeitnerState,
     QuestionKind,
