@@ -37,7 +37,7 @@ def run(args) -> c.Report:
     except Exception:  # noqa: BLE001 - no bundle: the default backbone
         pass
     cfg = spec(arch).preprocessing
-    backbone = SpeciesClassifier.from_pretrained(arch, 2).backbone
+    backbone = SpeciesClassifier.from_installed_weights(arch, 2).backbone
     everything = scan([args.photos], None).photos
     n = 40 if args.quick else 384
     photos = list(everything[:: max(1, len(everything) // n)][:n])

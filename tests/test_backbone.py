@@ -53,7 +53,7 @@ def test_wrong_preprocessing_would_be_noticed(chelsea):
 
 
 def test_species_classifier_reuses_the_imagenet_head(chelsea):
-    model = SpeciesClassifier.from_pretrained("tf_efficientnet_lite0", 3)
+    model = SpeciesClassifier.from_installed_weights("tf_efficientnet_lite0", 3)
     reference = create_pretrained("tf_efficientnet_lite0")
     x = torch.from_numpy(to_input(chelsea, spec("tf_efficientnet_lite0").preprocessing))[None]
     with torch.no_grad():

@@ -132,7 +132,7 @@ def test_two_gloo_processes_agree_with_each_other_and_with_one_process(photos, t
     # first steps are nearly sign(gradient), so a near-zero gradient element whose sign rounding flips
     # moves by up to 2 x lr: compare the whole update, not each element. (Measured: 0.16 % relative
     # difference; ranks drawing the wrong photos give 105 %.)
-    start = SpeciesClassifier.from_pretrained(cfg.arch, 2).state_dict()
+    start = SpeciesClassifier.from_installed_weights(cfg.arch, 2).state_dict()
     floats = [k for k, v in single.last_state.items() if v.is_floating_point()]
     ddp_update = torch.cat([(ranks[0]["state"][k] - start[k]).flatten() for k in floats])
     one_update = torch.cat([(single.last_state[k] - start[k]).flatten() for k in floats])

@@ -213,7 +213,7 @@ def test_tiny_finetune_writes_a_bundle_whose_probabilities_round_trip(photos, tm
     # the weights in the bundle are the fine-tuned ones, not the pretrained backbone
     from train.model import SpeciesClassifier
 
-    pretrained = SpeciesClassifier.from_pretrained(cfg.arch, 2).state_dict()
+    pretrained = SpeciesClassifier.from_installed_weights(cfg.arch, 2).state_dict()
     tuned = reloaded.build_model().state_dict()
     assert not torch.equal(pretrained["backbone.conv_head.weight"], tuned["backbone.conv_head.weight"])
     torch.testing.assert_close(pretrained["imagenet_head.weight"], tuned["imagenet_head.weight"])

@@ -235,7 +235,7 @@ def train(cfg: FitConfig, data: Data, ctx: dist.Context) -> Trained:
         shutil.rmtree(folder)  # a fresh run must not inherit an old run's best weights
     dist.barrier(ctx)
 
-    model = SpeciesClassifier.from_pretrained(cfg.arch, len(data.labels))
+    model = SpeciesClassifier.from_installed_weights(cfg.arch, len(data.labels))
     model.imagenet_head.requires_grad_(False)  # kept as trained on ImageNet: an out-of-catalogue signal
     probe = linear_probe(cfg, data, model) if cfg.lp_ft and ckpt is None and ctx.is_main else {}
     if ckpt is not None:

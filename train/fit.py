@@ -171,7 +171,7 @@ def fit(cfg: FitConfig) -> Bundle:
     groups, catalogue_version = catalogue_snapshot(labels, cfg.catalogue_dirs)
     log.info("%d photos in %d classes", len(photo_set.photos), len(labels))
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    model = SpeciesClassifier.from_pretrained(cfg.arch, len(labels))
+    model = SpeciesClassifier.from_installed_weights(cfg.arch, len(labels))
     preprocessing = spec(cfg.arch).preprocessing
     cache = EmbeddingCache.for_backbone(cfg.data_dir, cfg.arch)
 

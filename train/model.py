@@ -23,7 +23,7 @@ class SpeciesClassifier(nn.Module):
         self.imagenet_head = nn.Linear(width, 1000)
 
     @classmethod
-    def from_pretrained(cls, arch: str, num_classes: int) -> "SpeciesClassifier":
+    def from_installed_weights(cls, arch: str, num_classes: int) -> "SpeciesClassifier":
         """Backbone and ImageNet head from the installed weight package; species head zero."""
         model = cls(arch, num_classes)
         full = timm.create_model(arch, pretrained=False)
