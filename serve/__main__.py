@@ -93,10 +93,9 @@ def warm_up(ctx: AppContext) -> None:
     first officer does not wait for them. Failures are left to the first request to report."""
     try:
         from .heatmap import HeatMapper
-        from .quiz_service import quiz_service
 
         predictor = ctx.predictor()
-        quiz_service(ctx).pool()
+        ctx.quiz.pool()
         HeatMapper.for_bundle(predictor.bundle)
     except Exception as exc:  # noqa: BLE001 - the app still serves; requests report the error
         print(f"warning: could not preload the model ({exc})", file=sys.stderr)

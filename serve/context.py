@@ -52,6 +52,7 @@ class AppConfig:
 class AppContext:
     config: AppConfig
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _quiz_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _catalogue: Catalogue | None = field(default=None, repr=False)
     _predictor: object | None = field(default=None, repr=False)
     _predictor_target: str | None = field(default=None, repr=False)
@@ -59,6 +60,14 @@ class AppContext:
     @cached_property
     def store(self) -> Store:
         return Store.open(self.config.database_url, bcrypt_rounds=self.config.bcrypt_rounds)
+
+    @cached_property
+    def quiz(self):
+        """The quiz service (photo pools, sessions); built once, on first use."""
+        from .quiz_service import QuizService
+
+        with self._quiz_lock:  # its own lock: building it reads the catalogue, which takes _lock
+            return self.__dict__.get("quiz") or QuizService(self)
 
     @cached_property
     def photos(self) -> PhotoStore:

@@ -332,18 +332,3 @@ class QuizService:
                          for name, v in sorted(by_trainee.items()))
         below = tuple(name for name, r, n in trainees if n and r / n < threshold)
         return CohortReport(per_class, confused, trainees, below, threshold)
-
-
-def quiz_service(ctx) -> QuizService:
-    """The one QuizService of an app context (created on first use)."""
-    service = getattr(ctx, "_quiz_service", None)
-    if service is None:
-        with _SERVICE_LOCK:
-            service = getattr(ctx, "_quiz_service", None)
-            if service is None:
-                service = QuizService(ctx)
-                setattr(ctx, "_quiz_service", service)
-    return service
-
-
-_SERVICE_LOCK = threading.Lock()

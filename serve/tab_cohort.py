@@ -13,7 +13,7 @@ import gradio as gr
 
 from .auth import Permission
 from .i18n import t
-from .quiz_service import CERT_THRESHOLD, CohortReport, quiz_service
+from .quiz_service import CERT_THRESHOLD, CohortReport
 from .ui import Texts, download_file, enter, namer, user_errors
 
 
@@ -70,7 +70,7 @@ def build_cohort_tab(ctx, texts: Texts) -> None:
         if days_v:
             since = datetime.now(timezone.utc) - timedelta(days=int(days_v))
         with user_errors(lang):
-            report = quiz_service(ctx).cohort(float(threshold_v or CERT_THRESHOLD), since)
+            report = ctx.quiz.cohort(float(threshold_v or CERT_THRESHOLD), since)
         name_of = namer(ctx.catalogue(), lang)
         col = lambda k: t(f"app.cohort.col.{k}", lang)  # noqa: E731
         yes, no = t("app.yes", lang), t("app.no", lang)

@@ -26,7 +26,6 @@ from .decisions import DecisionKind, advice, strictest_appendix
 from .heatmap import HeatMapper
 from .i18n import t
 from .predictor import Failure, Identification
-from .quiz_service import quiz_service
 from .records_schema import CaseAction
 from .species_card import appendix_text, card_markdown, lookalike_gallery
 from .ui import Texts, download_file, enter, error, namer, option_list, user_errors
@@ -253,7 +252,7 @@ def build_identify_tab(ctx, texts: Texts) -> None:
             card_md = card_markdown(entry, catalogue, lang)
             if ident.decision.kind is DecisionKind.GROUP:
                 card_md = f"_{t('app.identify.group_note', lang)}_\n\n" + card_md
-            service = quiz_service(ctx)
+            service = ctx.quiz
             gallery = lookalike_gallery(entry, catalogue, lang, service.example_photo)
         label = {x["name"]: x["probability"] for x in r["top"]}
         return gr.update(value=label), verdict_md, card_md, gr.update(value=gallery,

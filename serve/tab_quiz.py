@@ -20,7 +20,7 @@ from .heatmap import HeatMapper
 from .i18n import t
 from .quiz import (Difficulty, NameStyle, PublicQuestion, QuestionKind, SyllabusScope,
                    certification_messages, choice_message, feedback, summary_messages)
-from .quiz_service import QuizService, QuizSettings, Report, prompt_of, quiz_service
+from .quiz_service import QuizService, QuizSettings, Report, prompt_of
 from .species_card import card_markdown, separating_cue
 from .ui import (Texts, download_file, enter, error, example_thumbnail, namer, option_list,
                  side_by_side, thumbnail, user_errors)
@@ -31,7 +31,7 @@ PHOTO_SIDE = 512
 def syllabus_options(ctx, lang: str) -> list[tuple[str, str]]:
     base = [(t(f"app.quiz.syllabus.{s}", lang), s) for s in ("all", "appendix_i", "products")]
     catalogue = ctx.catalogue()
-    pool = quiz_service(ctx).pool()
+    pool = ctx.quiz.pool()
     with_photos = {c.group for c in pool.classes.values() if pool.photos[c.id]}
     groups = sorted((g.name(lang), gid) for gid, g in catalogue.groups.items() if gid in with_photos)
     return base + [(t("app.quiz.syllabus.group", lang, name=n), f"group:{gid}") for n, gid in groups]
@@ -206,7 +206,7 @@ def build_quiz_tab(ctx, texts: Texts) -> None:
     def quiz_start(syllabus_v, length_v, difficulty_v, law_v, names_v, request: gr.Request):
         """Start a quiz -> the first question (public view only: no answer)."""
         user, lang = enter(ctx, request, Permission.TAKE_QUIZ)
-        service = quiz_service(ctx)
+        service = ctx.quiz
         with user_errors(lang):
             settings = parse_settings(syllabus_v, length_v, difficulty_v, law_v, names_v)
             sess = service.start(user.name, settings)
@@ -217,7 +217,7 @@ def build_quiz_tab(ctx, texts: Texts) -> None:
 
     def quiz_resume(request: gr.Request):
         user, lang = enter(ctx, request, Permission.TAKE_QUIZ)
-        service = quiz_service(ctx)
+        service = ctx.quiz
         with user_errors(lang):
             sess = service.latest_open(user.name)
             if sess is None:
@@ -227,7 +227,7 @@ def build_quiz_tab(ctx, texts: Texts) -> None:
 
     def quiz_next(sid, request: gr.Request):
         user, lang = enter(ctx, request, Permission.TAKE_QUIZ)
-        service = quiz_service(ctx)
+        service = ctx.quiz
         with user_errors(lang):
             sid = session_of(sid, lang)
             q = service.next_open(user.name, sid)
@@ -239,7 +239,7 @@ def build_quiz_tab(ctx, texts: Texts) -> None:
     def quiz_answer(sid, qid, chosen, want_heat, request: gr.Request):
         """Answer one question (once) -> feedback: right or wrong, the right answer, the cue."""
         user, lang = enter(ctx, request, Permission.TAKE_QUIZ)
-        service = quiz_service(ctx)
+        service = ctx.quiz
         sid = session_of(sid, lang)
         if chosen is None or chosen == "" or qid is None:
             raise error(lang, "app.quiz.pick_first")
@@ -278,7 +278,7 @@ def build_quiz_tab(ctx, texts: Texts) -> None:
     def quiz_finish(sid, request: gr.Request):
         """Close the quiz -> score, per-group table, progress plot, printable summary."""
         user, lang = enter(ctx, request, Permission.TAKE_QUIZ)
-        service = quiz_service(ctx)
+        service = ctx.quiz
         with user_errors(lang):
             report = service.finish(user.name, session_of(sid, lang))
         name_of = namer(ctx.catalogue(), lang)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import io
 import os
 import re
-import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+from tests.helpers import free_port, password  # noqa: F401 (re-exported)
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -28,14 +28,6 @@ SCREENSHOT_WIDTH = 1100  # README images are scaled to this width (pixels)
 VIEWPORT = {"width": 1280, "height": 900}
 
 
-def password(name: str) -> str:
-    return f"pw-{name}-long-enough"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

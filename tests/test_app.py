@@ -5,26 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from pathlib import Path
 
 import pytest
 
 from serve.i18n import t
 from serve.ui import browser_language, pick_language
+from tests.helpers import free_port, password
 
 USERS = {"olga": "officer", "oscar": "officer", "tina": "trainee", "tom": "trainee",
          "tess": "trainee", "trev": "trainer"}
 
 
-def password(name: str) -> str:
-    return f"pw-{name}-long-enough"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 import torch
 
 from train import distributed as dist
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,10 +71,6 @@ def test_only_rank_zero_writes_and_writes_whole_files(tmp_path):
 
 
 # ---- two real processes ----
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # full learning rate from the first step on every layer, so two steps move the backbone far
