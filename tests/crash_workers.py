@@ -114,32 +114,12 @@ def publish(models: str, versions: str) -> None:
         ack(names[i % len(names)])
 
 
-class _FileState:
-    """Stands in for `model.state_dict()`: the stub `torch.save` copies the source file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def state_dict(self) -> "_FileState":
-        return self
-
-
 class _Arrays:
     def __init__(self, arrays: dict) -> None:
         self._arrays = arrays
 
     def arrays(self) -> dict:
         return self._arrays
-
-
-def _stub_torch() -> None:
-    """`save_bundle` imports torch only to call `torch.save`; importing the real one costs
-    ~8 s on a loaded 2-core machine, per kill. The stub writes the source bundle's real
-    weights file, so the bundle written is complete and loadable."""
-    if "torch" not in sys.modules:
-        stub = types.ModuleType("torch")
-        stub.save = lambda state, path: shutil.copyfile(state.path, path)
-        sys.modules["torch"] = stub
 
 
 def arm_crash_point(module: types.ModuleType) -> None:
@@ -183,8 +163,8 @@ def save_bundle(models: str, out_name: str, source: str, loops: str = "0") -> No
     saves is visible."""
     import numpy as np
 
-    _stub_torch()
     import train.bundle as tb
+    from train.weights import StateDict, load_arrays, weights_file
 
     if os.environ.get("CRASH_NO_EXCHANGE") and hasattr(tb, "_exchange"):
         tb._exchange = lambda a, b: False
@@ -194,14 +174,15 @@ def save_bundle(models: str, out_name: str, source: str, loops: str = "0") -> No
     with np.load(src / "ood.npz") as z:
         ref = _Arrays({k: z[k] for k in z.files})
     extra = {p.name: p for p in src.iterdir() if p.is_file()
-             and p.name not in ("bundle.json", "weights.pt", "ood.npz", "marker.txt")}
+             and p.name not in ("bundle.json", weights_file(src).name, "ood.npz", "marker.txt")}
+    weights = StateDict(load_arrays(weights_file(src)))  # written again by each save
     scratch = Path(models).parent / f"scratch-{os.getpid()}"  # outside the models folder
     scratch.mkdir()
     for i in itertools.count(1):
         marker = f"{os.getpid()}-{i}"
         (scratch / "marker.txt").write_text(marker)
         meta.version, meta.training = out_name, {**meta.training, "crash_marker": marker}
-        tb.save_bundle(Path(models) / out_name, meta, _FileState(src / "weights.pt"), ref,
+        tb.save_bundle(Path(models) / out_name, meta, weights, ref,
                        extra_files={**extra, "marker.txt": scratch / "marker.txt"}, export_onnx=False)
         ack(marker)
         if i == int(loops):

@@ -38,6 +38,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.crash_workers import EDIT_CUE, parse_acks
@@ -323,8 +324,13 @@ def whole_bundle(path: Path, source: Path, allowed_markers: set[str]) -> str:
     marker = bundle.meta.training.get("crash_marker")
     assert marker in allowed_markers, f"{path} holds save {marker!r}, expected one of {sorted(allowed_markers)}"
     assert (path / "marker.txt").read_text() == marker, f"{path} mixes files of two saves"
-    for name in ("weights.pt", "model.onnx", "manifest.json"):
+    from train.weights import load_arrays, weights_file
+
+    for name in ("model.onnx", "manifest.json"):
         assert filecmp.cmp(path / name, source / name, shallow=False), f"{path / name} differs from its source"
+    got, want = load_arrays(weights_file(path)), load_arrays(weights_file(source))
+    assert got.keys() == want.keys() and all(np.array_equal(got[k], want[k]) for k in want), \
+        f"{weights_file(path)} holds other weights than {weights_file(source)}"
     bundle.ood_reference()
     return marker
 

@@ -108,7 +108,7 @@ def test_old_photos_keep_their_label_and_split(updated):
     assert added == {p.sha256 for p in world.new_photos}
     assert all(new[sha][1] == split_of(sha).value for sha in added)
     # the bundle is complete: weights, ONNX, references, manifest, plots
-    for name in ("bundle.json", "weights.pt", "model.onnx", "ood.npz", "manifest.json", "confusion_test.png"):
+    for name in ("bundle.json", "weights.safetensors", "model.onnx", "ood.npz", "manifest.json", "confusion_test.png"):
         assert (result.bundle.path / name).is_file(), name
 
 

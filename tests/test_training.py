@@ -68,6 +68,29 @@ def test_rerun_embeds_only_new_photos(trained, tmp_path):
     assert again.meta.metrics["test"]["top1"] == pytest.approx(Bundle.load(cfg.out).meta.metrics["test"]["top1"])
 
 
+def test_refit_from_cache_builds_no_network_and_its_export_matches_torch(trained, tmp_path):
+    """Every photo embedded and the backbone stored: the re-fit imports neither torch nor
+    timm, and the ONNX file it patched gives the same logits as the torch network."""
+    import subprocess
+    import sys
+
+    cfg, _ = trained
+    out = tmp_path / "refit"
+    code = ("import sys; from pathlib import Path; from train.fit import FitConfig, fit; "
+            f"fit(FitConfig(data=[Path({str(PHOTOS)!r})], out=Path({str(out)!r}), data_dir=Path({str(cfg.data_dir)!r}), "
+            f"classes={CLASSES!r}, card_dir=None, progress=False)); "
+            "print(sorted(m for m in ('torch', 'timm') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "[]"
+    bundle = Bundle.load(out)
+    photos = [p for p in scan([PHOTOS], CLASSES).photos if p.split is Split.TEST][:4]
+    batch = np.stack([load_input(p.path, bundle.meta.preprocessing)[0] for p in photos])
+    np.testing.assert_allclose(ModelRunner(bundle, "onnx").run(batch).logits,
+                               ModelRunner(bundle, "torch").run(batch).logits, rtol=1e-4, atol=1e-4)
+
+
 def test_card_carries_the_bundle_numbers(trained):
     cfg, bundle = trained
     card = (cfg.card_dir / "small.md").read_text()

@@ -15,11 +15,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-import timm
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from .preprocess import Preprocessing
+
+if TYPE_CHECKING:  # torch is imported where it is used: a re-fit from stored parts never needs it
+    import torch
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,9 @@ def weights_digest(arch: str) -> str:
 
 def create_pretrained(arch: str) -> nn.Module:
     """timm model with its ImageNet head, weights loaded strictly from the installed package."""
+    import timm
+    import torch
+
     model = timm.create_model(arch, pretrained=False)
     state = torch.load(spec(arch).weights_file(), map_location="cpu", weights_only=True)
     model.load_state_dict(convert_efficientnet_pytorch(state, model), strict=True)

@@ -5,7 +5,7 @@
                       out-of-catalogue method, groups, catalogue version, metrics
                       (with the validation confusion matrix), training config,
                       data manifest hash, per-class counts and sources
-        weights.pt    state dict of `SpeciesClassifier`
+        weights.safetensors  state dict of `SpeciesClassifier` (older bundles: weights.pt)
         ood.npz       reference features for distance-based out-of-catalogue scores
         manifest.json the photos (content hash, label, split, path) it was fitted on
         model.onnx    the same network exported for ONNX Runtime (serving fast path)
@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 
 from .preprocess import Preprocessing
+from .weights import FILE as WEIGHTS_FILE
+from .weights import load_tensors, save_weights, weights_file
 
 FORMAT_VERSION = 1
 CURRENT = "current"
@@ -106,15 +108,20 @@ class Bundle:
         path = self.path / "manifest.json"
         return json.loads(path.read_text()) if path.exists() else []
 
+    @property
+    def weights_path(self) -> Path:
+        return weights_file(self.path)
+
+    def state_dict(self) -> dict:
+        """The network's weights as CPU torch tensors (imports torch)."""
+        return load_tensors(self.weights_path)
+
     def build_model(self):
         """The torch model with the bundle's weights (imports torch lazily)."""
-        import torch
-
         from .model import SpeciesClassifier
 
         model = SpeciesClassifier(self.meta.arch, len(self.meta.labels))
-        state = torch.load(self.path / "weights.pt", map_location="cpu", weights_only=True)
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(self.state_dict(), strict=True)
         return model.eval()
 
     def ood_reference(self):
@@ -189,15 +196,14 @@ def _restore_interrupted(out: Path) -> bool:
 
 def save_bundle(out: Path, meta: BundleMeta, model, ood_ref, extra_files: dict[str, Path] | None = None,
                 export_onnx: bool = True) -> Bundle:
-    """Write the bundle to a temporary sibling, then rename it to `out` (replacing an old one)."""
-    import torch
-
+    """Write the bundle to a temporary sibling, then rename it to `out` (replacing an old one).
+    `model`: anything with a `state_dict()`; a torch network is needed only to export ONNX."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     os.chmod(tmp, 0o755)
     try:
-        torch.save(model.state_dict(), tmp / "weights.pt")
+        save_weights(model.state_dict(), tmp / WEIGHTS_FILE)
         np.savez(tmp / "ood.npz", **ood_ref.arrays())
         for name, src in (extra_files or {}).items():
             shutil.copy2(src, tmp / name)

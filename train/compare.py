@@ -99,10 +99,10 @@ class Comparison:
 
 
 def _head(bundle: Bundle) -> tuple[np.ndarray, np.ndarray]:
-    import torch
+    from .weights import load_arrays
 
-    state = torch.load(bundle.path / "weights.pt", map_location="cpu", weights_only=True)
-    return state["head.weight"].double().numpy(), state["head.bias"].double().numpy()
+    state = load_arrays(bundle.weights_path)
+    return state["head.weight"].astype(np.float64), state["head.bias"].astype(np.float64)
 
 
 def _features(bundle: Bundle, photos, data_dir: Path) -> np.ndarray | None:

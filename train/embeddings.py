@@ -18,10 +18,9 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from species_data.dataset import Photo
@@ -29,6 +28,9 @@ from species_data.images import ImageDecodeError
 
 from .backbone import spec, weights_digest
 from .preprocess import Preprocessing, load_input
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +160,8 @@ def decoded_batches(photos: Sequence[Photo], cfg: Preprocessing, batch_size: int
 
 
 def _torch_forward(backbone: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    import torch
+
     @torch.inference_mode()
     def forward(batch: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
@@ -202,7 +206,7 @@ def _lanes(photos: Sequence[Photo], cfg: Preprocessing, batch_size: int, forward
 
 def embed_photos(
     photos: Sequence[Photo],
-    backbone: torch.nn.Module,
+    backbone: torch.nn.Module | Callable[[], torch.nn.Module],
     cfg: Preprocessing,
     cache: EmbeddingCache | None = None,
     batch_size: int = 32,
@@ -212,6 +216,7 @@ def embed_photos(
 ) -> tuple[np.ndarray, list[Photo], list[tuple[Photo, str]]]:
     """Features for `photos` (cached ones read, others computed and stored).
 
+    `backbone`: the network, or a function that builds it (called only if some photo needs it).
     `workers`: eager torch only, decode threads besides the network (0: decode inline; at
     least two when there are many photos); ONNX Runtime uses one lane per core.
     `engine`: "onnx", "torch" or "auto" (ONNX Runtime from `ONNX_MIN_PHOTOS` photos).
@@ -229,6 +234,10 @@ def embed_photos(
             todo.append(i)
     skipped: list[tuple[Photo, str]] = []
     if todo:
+        import torch  # here: a fit whose photos are all cached never loads it
+
+        if not isinstance(backbone, torch.nn.Module):  # built only now that a photo needs it
+            backbone = backbone()
         backbone.eval()
         many = len(todo) >= ONNX_MIN_PHOTOS
         pending = [photos[i] for i in todo]

@@ -51,7 +51,7 @@ def backbone_id(bundle: Bundle, state: Mapping[str, torch.Tensor] | None = None)
     if training.get("mode") == "head":
         return "package"
     if state is None:
-        state = torch.load(bundle.path / "weights.pt", map_location="cpu", weights_only=True)
+        state = bundle.state_dict()
     return f"sha-{backbone_digest(state)}"
 
 
@@ -110,7 +110,7 @@ def embedder_for(bundle: Bundle, state: Mapping[str, torch.Tensor] | None = None
     from .model import SpeciesClassifier
 
     if state is None:
-        state = torch.load(bundle.path / "weights.pt", map_location="cpu", weights_only=True)
+        state = bundle.state_dict()
     model = SpeciesClassifier(bundle.meta.arch, state["head.weight"].shape[0])
     model.load_state_dict(dict(state), strict=True)
     backbone = model.backbone.eval()

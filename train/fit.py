@@ -7,27 +7,33 @@ The story of a fit, top to bottom:
   4. calibrate (temperature, thresholds, out-of-catalogue rule) on validation;
   5. measure on test, on held-out sources and on out-of-catalogue photos;
   6. write the bundle, its plots and its model card.
+
+A re-fit with every photo already embedded builds no network: the frozen backbone's
+weights and ONNX export come from `train.backbone_store`, and the held-out-source refits
+run in a second process while calibration and plots run in the first (bench/fit_times.py).
 """
 from __future__ import annotations
 
 import logging
 import time
+import multiprocessing
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from species_data.dataset import PhotoSet, Split, scan, split_of
 
 from . import ood
 from .backbone import spec
+from .backbone_store import BackboneStore
 from .bundle import Bundle, BundleMeta, save_bundle
 from .calibrate import Split3, calibrate, operating_point, unknown_rates
 from .embeddings import EmbeddingCache, embed_photos
 from .head import fit_head, softmax
 from .metrics import evaluate_probs, reliability_bins
-from .model import SpeciesClassifier
+from .weights import StateDict, to_numpy
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +101,33 @@ def ood_photos(folder: Path | None) -> tuple[list, list]:
     return tune, report
 
 
-def outputs_from_features(model: SpeciesClassifier, feats: np.ndarray, y: np.ndarray | None) -> Split3:
-    with torch.no_grad():
-        f = torch.from_numpy(feats)
-        return Split3(model.head(f).numpy(), feats, model.imagenet_head(f).numpy(), y)
+def outputs_from_features(model, feats: np.ndarray, y: np.ndarray | None) -> Split3:
+    """What the network outputs for photos with these features: both heads are linear.
+    `model`: anything with a classifier's `state_dict()` (a network or a `StateDict`)."""
+    state = model.state_dict()
+    w, b, w_img, b_img = (to_numpy(state[k]) for k in ("head.weight", "head.bias", "imagenet_head.weight",
+                                                       "imagenet_head.bias"))
+    f = np.asarray(feats, np.float32)
+    return Split3(f @ w.T + b, f, f @ w_img.T + b_img, y)
+
+
+class LazyNetwork:
+    """The pretrained network, built (and timm imported) on first use only."""
+
+    def __init__(self, arch: str, classes: int) -> None:
+        self.arch, self.classes = arch, classes
+        self._model = None
+
+    def get(self):
+        """The `SpeciesClassifier` with the weight package's backbone and ImageNet head."""
+        if self._model is None:
+            from .model import SpeciesClassifier
+
+            self._model = SpeciesClassifier.from_installed_weights(self.arch, self.classes)
+        return self._model
+
+    def backbone(self):
+        return self.get().backbone
 
 
 def source_holdout(feats: np.ndarray, y: np.ndarray, photos, photo_set: PhotoSet, head) -> dict:
@@ -129,7 +158,7 @@ def source_holdout(feats: np.ndarray, y: np.ndarray, photos, photo_set: PhotoSet
     return results
 
 
-def calibrate_and_measure(model: SpeciesClassifier, feats: np.ndarray, y: np.ndarray, split: np.ndarray,
+def calibrate_and_measure(model, feats: np.ndarray, y: np.ndarray, split: np.ndarray,
                           labels: list[str], groups: dict[str, str], ood_folder: Path | None, embed_ood):
     """Steps 4-5 of every training mode, on features of the finished network:
     calibrate on validation, then measure on test and on held-out out-of-catalogue photos.
@@ -164,19 +193,28 @@ def calibrate_and_measure(model: SpeciesClassifier, feats: np.ndarray, y: np.nda
     return cal, ref, metrics
 
 
+def _background_pool() -> Executor:
+    """A worker for the held-out-source refits, on the other core while this one calibrates
+    and draws: a forked process (numpy and scipy only, so forking is safe; no GIL shared),
+    or a thread where fork does not exist."""
+    if "fork" in multiprocessing.get_all_start_methods():
+        return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    return ThreadPoolExecutor(1, thread_name_prefix="source-holdout")
+
+
 def fit(cfg: FitConfig) -> Bundle:
     t0 = time.perf_counter()
     photo_set = scan(cfg.data, cfg.classes)
     labels = list(photo_set.labels)
     groups, catalogue_version = catalogue_snapshot(labels, cfg.catalogue_dirs)
     log.info("%d photos in %d classes", len(photo_set.photos), len(labels))
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    model = SpeciesClassifier.from_installed_weights(cfg.arch, len(labels))
+    network = LazyNetwork(cfg.arch, len(labels))
     preprocessing = spec(cfg.arch).preprocessing
     cache = EmbeddingCache.for_backbone(cfg.data_dir, cfg.arch)
+    store = BackboneStore.beside(cache.root)
 
     new_embeddings = sum(cache.get(p.sha256) is None for p in photo_set.photos)
-    feats, photos, skipped = embed_photos(photo_set.photos, model.backbone, preprocessing, cache,
+    feats, photos, skipped = embed_photos(photo_set.photos, network.backbone, preprocessing, cache,
                                           cfg.batch_size, cfg.workers, cfg.progress)
     y = np.array([labels.index(p.label) for p in photos])
     split = np.array([p.split.value for p in photos])
@@ -184,26 +222,28 @@ def fit(cfg: FitConfig) -> Bundle:
 
     tr, va = split == Split.TRAIN.value, split == Split.VAL.value
     head = fit_head(feats[tr], y[tr], feats[va], y[va], len(labels))
-    with torch.no_grad():
-        model.head.weight.copy_(torch.from_numpy(head.weight))
-        model.head.bias.copy_(torch.from_numpy(head.bias))
+    if not store.complete():  # the first fit over this backbone: convert and export it once
+        store.save(network.get(), preprocessing.input_size)
+    classifier = store.classifier(head.weight, head.bias)
 
-    embed_ood = lambda ood_list: embed_photos(ood_list, model.backbone, preprocessing, cache,  # noqa: E731
-                                              cfg.batch_size, cfg.workers, cfg.progress)
-    cal, ref, metrics = calibrate_and_measure(model, feats, y, split, labels, groups, cfg.ood_data, embed_ood)
-    metrics["source_holdout"] = source_holdout(feats, y, photos, photo_set, head)
-    t_total = time.perf_counter() - t0
-    meta = BundleMeta(
-        version=Path(cfg.out).name, arch=cfg.arch, labels=labels, preprocessing=preprocessing,
-        temperature=cal.temperature, thresholds=cal.thresholds, ood_method=cal.ood_method, groups=groups,
-        catalogue_version=catalogue_version, metrics=metrics,
-        training={"mode": "head", "l2": head.l2, "seconds_embed": round(t_embed, 1),
-                  "seconds_total": round(t_total, 1), "embedded_new": new_embeddings,
-                  "skipped": [(str(p.path), r) for p, r in skipped],
-                  "config": {k: str(v) for k, v in asdict(cfg).items()}},
-        data_manifest=photo_set.manifest_hash(), counts=photo_set.counts(), sources=photo_set.sources(),
-    )
-    return finish_bundle(cfg, meta, model, ref, photos)
+    with _background_pool() as pool:
+        holdout = pool.submit(source_holdout, feats, y, photos, photo_set, head)
+        embed_ood = lambda ood_list: embed_photos(ood_list, network.backbone, preprocessing, cache,  # noqa: E731
+                                                  cfg.batch_size, cfg.workers, cfg.progress)
+        cal, ref, metrics = calibrate_and_measure(classifier, feats, y, split, labels, groups, cfg.ood_data,
+                                                  embed_ood)
+        t_total = time.perf_counter() - t0
+        meta = BundleMeta(
+            version=Path(cfg.out).name, arch=cfg.arch, labels=labels, preprocessing=preprocessing,
+            temperature=cal.temperature, thresholds=cal.thresholds, ood_method=cal.ood_method, groups=groups,
+            catalogue_version=catalogue_version, metrics=metrics,
+            training={"mode": "head", "l2": head.l2, "seconds_embed": round(t_embed, 1),
+                      "seconds_total": round(t_total, 1), "embedded_new": new_embeddings,
+                      "skipped": [(str(p.path), r) for p, r in skipped],
+                      "config": {k: str(v) for k, v in asdict(cfg).items()}},
+            data_manifest=photo_set.manifest_hash(), counts=photo_set.counts(), sources=photo_set.sources(),
+        )
+        return finish_bundle(cfg, meta, classifier, ref, photos, store, {"source_holdout": holdout})
 
 
 def write_manifest(photos, path: Path) -> Path:
@@ -217,17 +257,34 @@ def write_manifest(photos, path: Path) -> Path:
     return path
 
 
-def finish_bundle(cfg: FitConfig, meta: BundleMeta, model, ref, photos) -> Bundle:
-    """Plots, bundle, model card: the same ending for every training mode."""
+def finish_bundle(cfg: FitConfig, meta: BundleMeta, model, ref, photos, store: BackboneStore | None = None,
+                  pending: dict[str, Future] | None = None) -> Bundle:
+    """Plots, bundle, model card: the same ending for every training mode.
+
+    `store`: patch the species head into its stored export instead of exporting `model`
+    afresh. `pending`: metrics still being measured (on another thread) while the plots
+    are drawn; they are added to `meta.metrics` before the bundle is written."""
     import tempfile
 
     from .card import write_card
     from .report import write_plots
 
     with tempfile.TemporaryDirectory() as tmp:
-        plots = write_plots(meta, Path(tmp))
-        plots["manifest.json"] = write_manifest(photos, Path(tmp) / "manifest.json")
-        bundle = save_bundle(cfg.out, meta, model, ref, extra_files=plots)
+        files = write_plots(meta, Path(tmp))
+        files["manifest.json"] = write_manifest(photos, Path(tmp) / "manifest.json")
+        state = model.state_dict()
+        onnx_file = None
+        if store is not None:
+            onnx_file = store.onnx_with_head(to_numpy(state["head.weight"]), to_numpy(state["head.bias"]),
+                                             Path(tmp) / "model.onnx")
+        for key, future in (pending or {}).items():
+            meta.metrics[key] = future.result()
+        if onnx_file is not None:
+            files["model.onnx"] = onnx_file
+            bundle = save_bundle(cfg.out, meta, model, ref, extra_files=files, export_onnx=False)
+        else:
+            network = model.module(meta.arch) if isinstance(model, StateDict) else model
+            bundle = save_bundle(cfg.out, meta, network, ref, extra_files=files)
     if cfg.card_dir is not None:
         write_card(bundle, cfg.card_dir)
     return bundle

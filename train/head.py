@@ -5,17 +5,17 @@ weights, so the saved head is a plain `nn.Linear` on raw pooled features.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
-# torch is imported inside the fitting functions only: serving imports `softmax` from
-# here and must not pay for torch (~0.5 GB resident, seconds of import time).
+# numpy and scipy only: serving imports `softmax` from here, and a head-mode re-fit from
+# cached embeddings runs without torch (seconds of import time saved; bench/fit_times.py).
 
 # Threads for the head fit. Its matrix products are skinny (classes x features) and the
 # L-BFGS bookkeeping is many tiny ops: one thread is as fast as two on an idle machine
-# and several times faster on a busy one (bench/fit_times.py, bench/RESULTS.md).
+# and several times faster on a busy one, and numpy's and scipy's BLAS pools would
+# otherwise wait on each other (bench/fit_times.py, bench/RESULTS.md).
 FIT_THREADS = 1
 
 
@@ -29,53 +29,48 @@ class HeadFit:
     std_bias: np.ndarray
 
 
-@contextmanager
-def _torch_threads(n: int | None):
-    import torch
-
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if n:
-            torch.set_num_threads(old)
+def _logsumexp(z: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(logsumexp, exp(z - max), sum of those) along `axis`."""
+    m = z.max(axis, keepdims=True)
+    e = np.exp(z - m)
+    total = e.sum(axis, keepdims=True)
+    return (m + np.log(total)).squeeze(axis), e, total
 
 
-def _fit_lbfgs(x, y, classes: int, l2: float, sample_w, max_iter: int, init=None, xt=None):
-    """Full-batch L-BFGS on the weighted cross-entropy + L2; `init` warm-starts it.
-
-    The loss and its gradient are written out (no autograd graph per step):
+def _fit_lbfgs(x: np.ndarray, y: np.ndarray, classes: int, l2: float, sample_w: np.ndarray, max_iter: int,
+               init: tuple[np.ndarray, np.ndarray] | None = None,
+               xt: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Full-batch L-BFGS (scipy's L-BFGS-B, unbounded) on the weighted cross-entropy + L2;
+    `init` warm-starts it. The loss and its gradient are written out:
         z = W x + b,  loss = sum_i s_i (logsumexp z_i - z_i[y_i]) / sum s + l2/2 |W|^2,
         dW = G^T X + l2 W,  db = sum_i G_i,  G = s (softmax z - onehot y) / sum s.
-    Classes stay the leading axis (`xt` = x transposed) so both products are the
-    fast shape. `x`, `y`, `sample_w` are torch tensors."""
-    import torch
+    Classes stay the leading axis (`xt` = x transposed) so both products are the fast shape."""
+    from scipy.optimize import minimize
+
+    n, d = x.shape
+    if xt is None:
+        xt = np.ascontiguousarray(x.T)
+    onehot = np.zeros((classes, n), np.float32)
+    onehot[y, np.arange(n)] = 1.0
+    s = (sample_w / sample_w.sum()).astype(np.float32)
+    cut = classes * d
+
+    def loss_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w = theta[:cut].reshape(classes, d).astype(np.float32)
+        b = theta[cut:].astype(np.float32)
+        z = w @ xt + b[:, None]  # (classes, n)
+        lse, e, total = _logsumexp(z, 0)
+        loss = float(s @ (lse - (z * onehot).sum(0))) + 0.5 * l2 * float(np.vdot(w, w))
+        g = (e / total - onehot) * s  # (classes, n)
+        return loss, np.concatenate([(g @ x + l2 * w).ravel(), g.sum(1)]).astype(np.float64)
 
     if init is None:
-        init = torch.zeros(classes, x.shape[1]), torch.zeros(classes)
-    if xt is None:
-        xt = x.T.contiguous()
-    w = init[0].clone().float()
-    b = init[1].clone().float()
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
-                            tolerance_grad=1e-5, tolerance_change=1e-7)
-    onehot_t = torch.zeros(classes, x.shape[0])
-    onehot_t[y, torch.arange(x.shape[0])] = 1.0
-    s = (sample_w / sample_w.sum()).float()
-
-    def closure():
-        z = torch.addmm(b[:, None], w, xt)  # (classes, n)
-        lse = torch.logsumexp(z, 0)
-        loss = (s * (lse - (z * onehot_t).sum(0))).sum() + 0.5 * l2 * (w * w).sum()
-        g = (torch.exp(z - lse) - onehot_t) * s  # (classes, n)
-        w.grad = torch.addmm(w, g, x, beta=l2)
-        b.grad = g.sum(1)
-        return loss
-
-    opt.step(closure)
-    return w, b
+        theta0 = np.zeros(cut + classes)
+    else:
+        theta0 = np.concatenate([np.asarray(init[0], np.float64).ravel(), np.asarray(init[1], np.float64)])
+    result = minimize(loss_and_grad, theta0, jac=True, method="L-BFGS-B",
+                      options={"maxiter": max_iter, "maxcor": 20, "gtol": 1e-5, "ftol": 1e-7})
+    return (result.x[:cut].reshape(classes, d).astype(np.float32), result.x[cut:].astype(np.float32))
 
 
 def class_weights(y: np.ndarray, classes: int, power: float = 0.5) -> np.ndarray:
@@ -96,25 +91,22 @@ def fit_head(
     weights (`HeadFit.std_weight`, `std_bias`) to start from. `early_stop`: walk the grid
     only until the validation NLL rises (it is unimodal along the path in practice;
     False fits every value)."""
-    import torch
+    from threadpoolctl import threadpool_limits
 
-    with _torch_threads(FIT_THREADS):
-        torch.manual_seed(0)
+    with threadpool_limits(limits=FIT_THREADS):
         mean = x_train.mean(0).astype(np.float64)
         std = x_train.std(0).astype(np.float64) + 1e-6
-        xs = torch.from_numpy(((x_train - mean) / std).astype(np.float32))
-        xs_t = xs.T.contiguous()
-        yt = torch.from_numpy(y_train).long()
-        sw = torch.from_numpy(class_weights(y_train, classes)).float()
-        xv = torch.from_numpy(((x_val - mean) / std).astype(np.float32)) if len(x_val) else None
-        yv = torch.from_numpy(y_val).long() if len(y_val) else None
-        best: tuple[float, float, torch.Tensor, torch.Tensor] | None = None
+        xs = ((x_train - mean) / std).astype(np.float32)
+        xs_t = np.ascontiguousarray(xs.T)
+        sw = class_weights(y_train, classes)
+        xv = ((x_val - mean) / std).astype(np.float32) if len(x_val) else None
+        best: tuple[float, float, np.ndarray, np.ndarray] | None = None
         grid = l2_grid if xv is not None else (l2_grid[len(l2_grid) // 2],)
-        start = (torch.from_numpy(init[0]).float(), torch.from_numpy(init[1]).float()) if init is not None else None
+        start = init
         for l2 in grid:
-            w, b = _fit_lbfgs(xs, yt, classes, l2, sw, max_iter, start, xt=xs_t)
+            w, b = _fit_lbfgs(xs, y_train, classes, l2, sw, max_iter, start, xt=xs_t)
             start = (w, b)
-            nll = float(torch.nn.functional.cross_entropy(xv @ w.T + b, yv)) if xv is not None else 0.0
+            nll = _mean_nll(xv @ w.T + b, y_val) if xv is not None else 0.0
             if best is None or nll < best[0]:
                 best = (nll, l2, w, b)
             elif early_stop:
@@ -122,33 +114,29 @@ def fit_head(
     assert best is not None
     nll, l2, w, b = best
     # fold the standardisation in: w' = w / std, b' = b - w' . mean
-    w64, b64 = w.double().numpy(), b.double().numpy()
+    w64, b64 = w.astype(np.float64), b.astype(np.float64)
     w_raw = w64 / std[None, :]
     b_raw = b64 - w_raw @ mean
     return HeadFit(w_raw.astype(np.float32), b_raw.astype(np.float32), l2, nll,
                    w64.astype(np.float32), b64.astype(np.float32))
 
 
+def _mean_nll(logits: np.ndarray, labels: np.ndarray) -> float:
+    lse, _, _ = _logsumexp(logits.astype(np.float64), 1)
+    return float(np.mean(lse - logits[np.arange(len(labels)), labels]))
+
+
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Temperature T minimising validation NLL of softmax(logits / T) (Guo et al., 2017)."""
+    """Temperature T in [0.05, 20] minimising validation NLL of softmax(logits / T)
+    (Guo et al., 2017): a one-dimensional bounded search over log T."""
     if len(logits) == 0:
         return 1.0
-    import torch
-    import torch.nn.functional as F
+    from scipy.optimize import minimize_scalar
 
-    z = torch.from_numpy(logits).double()
-    y = torch.from_numpy(labels).long()
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(z / log_t.exp(), y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return float(np.clip(log_t.exp().item(), 0.05, 20.0))
+    z = np.asarray(logits, np.float64)
+    result = minimize_scalar(lambda log_t: _mean_nll(z / np.exp(log_t), labels),
+                             bounds=(np.log(0.05), np.log(20.0)), method="bounded", options={"xatol": 1e-6})
+    return float(np.exp(result.x))
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

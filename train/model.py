@@ -6,7 +6,6 @@ the embedding cache) and the ImageNet logits (an out-of-catalogue signal).
 """
 from __future__ import annotations
 
-import timm
 import torch
 from torch import nn
 
@@ -17,6 +16,8 @@ class SpeciesClassifier(nn.Module):
     def __init__(self, arch: str, num_classes: int):
         super().__init__()
         self.arch = arch
+        import timm  # here, not at the top: a re-fit from stored parts never builds a network
+
         self.backbone = timm.create_model(arch, pretrained=False, num_classes=0)
         width = self.backbone.num_features
         self.head = nn.Linear(width, num_classes)
@@ -25,6 +26,8 @@ class SpeciesClassifier(nn.Module):
     @classmethod
     def from_installed_weights(cls, arch: str, num_classes: int) -> "SpeciesClassifier":
         """Backbone and ImageNet head from the installed weight package; species head zero."""
+        import timm
+
         model = cls(arch, num_classes)
         full = timm.create_model(arch, pretrained=False)
         state = torch.load(spec(arch).weights_file(), map_location="cpu", weights_only=True)
@@ -57,3 +60,4 @@ class ExportWrapper(nn.Module):
 
     def forward(self, x: torch.Tensor):  # noqa: D401
         return self.model.forward_all(x)
+

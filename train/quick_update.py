@@ -36,8 +36,10 @@ from .bundle import Bundle, BundleMeta, save_bundle
 from .calibrate import Split3, calibrate, operating_point, unknown_rates
 from .features import backbone_id, cache_for, embedder_for, features_of
 from .fit import catalogue_snapshot, ood_photos, write_manifest
+from .export import patch_onnx_head
 from .head import fit_head, softmax
 from .metrics import evaluate_probs, reliability_bins
+from .weights import StateDict
 
 log = logging.getLogger(__name__)
 
@@ -126,36 +128,6 @@ def next_version(models_dir: Path, prefix: str = "v") -> str:
     return f"{prefix}{max(numbers, default=0) + 1}"
 
 
-class StateDict:
-    """What `save_bundle` needs of a model (its state dict), without building the network."""
-
-    def __init__(self, state: Mapping[str, torch.Tensor]) -> None:
-        self._state = dict(state)
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return self._state
-
-    def module(self, arch: str):
-        """The full network, a `SpeciesClassifier` (only needed to export ONNX afresh)."""
-        from .model import SpeciesClassifier
-
-        model = SpeciesClassifier(arch, self._state["head.weight"].shape[0])
-        model.load_state_dict(self._state, strict=True)
-        return model.eval()
-
-
-def candidate_state(state: Mapping[str, torch.Tensor], weight: np.ndarray, bias: np.ndarray) -> StateDict:
-    """The base's backbone and ImageNet head, exactly; the new species head."""
-    expected = {"head.weight", "head.bias", "imagenet_head.weight", "imagenet_head.bias"}
-    if not expected <= set(state):
-        raise ValueError(f"weights lack {sorted(expected - set(state))}: not a species classifier's state dict; "
-                         "retrain the base with `python -m train fit`")
-    new = dict(state)
-    new["head.weight"] = torch.from_numpy(np.ascontiguousarray(weight, np.float32))
-    new["head.bias"] = torch.from_numpy(np.ascontiguousarray(bias, np.float32))
-    return StateDict(new)
-
-
 def split_outputs(state: Mapping[str, torch.Tensor], weight: np.ndarray, bias: np.ndarray, feats: np.ndarray,
                   y: np.ndarray | None) -> Split3:
     """What the network would output for photos with these features (its heads are linear)."""
@@ -178,40 +150,6 @@ def warm_start(state, base_labels: Sequence[str], labels: Sequence[str],
     mean = x_train.mean(0).astype(np.float64)
     std = x_train.std(0).astype(np.float64) + 1e-6
     return (w * std[None, :]).astype(np.float32), (b + w @ mean).astype(np.float32)
-
-
-# --- ONNX: reuse the base export with the new head --------------------------------------
-
-def patch_onnx_head(src: Path, weight: np.ndarray, bias: np.ndarray, dst: Path) -> Path | None:
-    """Copy of the base ONNX file with the species head replaced; None if it cannot be patched
-    (the caller then exports afresh). Checked: logits == features @ W.T + b on a random batch."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(src))
-    names = {"model.head.weight": weight.astype(np.float32), "model.head.bias": bias.astype(np.float32)}
-    found = 0
-    for init in model.graph.initializer:
-        if init.name in names:
-            init.CopyFrom(numpy_helper.from_array(names[init.name], init.name))
-            found += 1
-    if found != 2:
-        return None
-    for out in list(model.graph.output) + list(model.graph.value_info):
-        if out.name == "logits" and len(out.type.tensor_type.shape.dim) == 2:
-            out.type.tensor_type.shape.dim[1].dim_value = weight.shape[0]
-    onnx.save(model, str(dst))
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
-    size = session.get_inputs()[0].shape[2]
-    x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
-    logits, feats, _ = session.run(None, {"input": x})
-    want = feats @ weight.T + bias
-    if logits.shape != want.shape or not np.allclose(logits, want, rtol=1e-4, atol=1e-3):
-        log.warning("patched ONNX head disagrees with its features; exporting afresh")
-        return None
-    return dst
 
 
 # --- the update --------------------------------------------------------------------------
@@ -244,7 +182,7 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
     new_classes = tuple(l for l in labels if l not in base_labels)
     dropped = tuple(l for l in base_labels if l not in present)
     groups, catalogue_version = catalogue_snapshot(labels, cfg.catalogue_dirs)
-    state = torch.load(base.path / "weights.pt", map_location="cpu", weights_only=True)
+    state = base.state_dict()
     cache = cache_for(base, cfg.data_dir, state)
     preprocessing = base.meta.preprocessing
     embedders: list = []
@@ -280,7 +218,7 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
     init = warm_start(state, base_labels, labels, feats[tr])
     head = fit_head(feats[tr], y[tr], feats[va], y[va], len(labels), l2_grid=l2_grid, max_iter=cfg.max_iter,
                     init=init)
-    model = candidate_state(state, head.weight, head.bias)
+    model = StateDict.with_head(state, head.weight, head.bias)
     lap("fit")
 
     tick(0.75, "calibrate")
@@ -372,7 +310,7 @@ def _write(cfg: QuickUpdateConfig, base: Bundle, meta: BundleMeta, model, ref,
         onnx_file = None
         head = model.state_dict()
         if base.onnx_path.exists():
-            onnx_file = patch_onnx_head(base.onnx_path, head["head.weight"].numpy(), head["head.bias"].numpy(),
+            onnx_file = patch_onnx_head(base.onnx_path, head["head.weight"], head["head.bias"],
                                         Path(tmp) / "model.onnx")
         if onnx_file is not None:
             files["model.onnx"] = onnx_file
