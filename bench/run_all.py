@@ -9,7 +9,6 @@ Paste the output into bench/RESULTS.md with the date and the machine's load.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 import time

@@ -6,7 +6,7 @@ import string
 import pytest
 
 from serve import i18n
-from serve.i18n import COMPLETE_LANGUAGES, FALLBACK_MARK, LANGUAGES, LOCALES_DIR, Message, strings, t
+from serve.i18n import COMPLETE_LANGUAGES, FALLBACK_MARK, LANGUAGES, Message, strings, t
 
 
 def _placeholders(text: str) -> set[str]:
