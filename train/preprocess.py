@@ -54,9 +54,9 @@ def centre_crop_resize(image: Image.Image, cfg: Preprocessing) -> Image.Image:
     in one resampling step (the crop box is mapped back to source pixels)."""
     width, height = image.size
     scale = cfg.resize_size / min(width, height)
-    side = cfg.input_size / scale  # crop side in source pixels
-    left = (width - side) / 2
-    top = (height - side) / 2
+    side = min(cfg.input_size / scale, width, height)  # crop side in source pixels (rounding: never past an edge)
+    left = max(0.0, (width - side) / 2)
+    top = max(0.0, (height - side) / 2)
     box = (left, top, left + side, top + side)
     return image.resize(
         (cfg.input_size, cfg.input_size), _RESAMPLE[cfg.interpolation], box=box, reducing_gap=3.0
