@@ -73,7 +73,7 @@ def head_profile(bundle_dir: Path, data_dir: Path, quick: bool) -> list[tuple]:
 
     bundle = Bundle.load(bundle_dir)
     rows_m = bundle.manifest()
-    cache = EmbeddingCache.for_backbone(data_dir, bundle.meta.arch)
+    cache = EmbeddingCache.for_backbone(data_dir, bundle.meta.arch, bundle.meta.preprocessing)
     labels = list(bundle.meta.labels)
     vecs, y, split = [], [], []
     for r in rows_m:

@@ -100,7 +100,7 @@ def embedding_cache(data_dir: Path, model):
     from train.embeddings import EmbeddingCache
 
     try:
-        cache = EmbeddingCache.for_backbone(data_dir, meta.arch)
+        cache = EmbeddingCache.for_backbone(data_dir, meta.arch, meta.preprocessing)
     except (KeyError, ValueError, OSError):  # an architecture without a known weight file
         return None
     return cache if cache.root.is_dir() else None

@@ -91,6 +91,28 @@ def test_refit_from_cache_builds_no_network_and_its_export_matches_torch(trained
                                ModelRunner(bundle, "torch").run(batch).logits, rtol=1e-4, atol=1e-4)
 
 
+def test_head_mode_at_another_size_and_crop_keeps_its_own_cache(trained, tmp_path):
+    """--input-size / --crop-pct: the bundle carries them, serving's export takes that size,
+    and its features never mix with the default preprocessing's cache."""
+    from train.embeddings import EmbeddingCache
+
+    cfg, _ = trained
+    classes = CLASSES[:2]
+    bundle = fit(FitConfig(data=[PHOTOS], out=tmp_path / "full-view", data_dir=cfg.data_dir, classes=classes,
+                           card_dir=None, progress=False, input_size=160, crop_pct=1.0))
+    pre = bundle.meta.preprocessing
+    assert (pre.input_size, pre.crop_pct) == (160, 1.0)
+    default = EmbeddingCache.for_backbone(cfg.data_dir, "tf_efficientnet_lite0")
+    mine = EmbeddingCache.for_backbone(cfg.data_dir, "tf_efficientnet_lite0", pre)
+    assert mine.root != default.root and "160-crop1" in mine.root.name
+    photo = next(p for p in scan([PHOTOS], classes).photos if p.split is Split.TEST)
+    x = load_input(photo.path, pre)[0][None]
+    assert x.shape == (1, 3, 160, 160)
+    out = ModelRunner(bundle, "onnx").run(x)
+    np.testing.assert_allclose(out.features[0], mine.get(photo.sha256), rtol=1e-4, atol=1e-4)
+    assert not np.allclose(default.get(photo.sha256)[:16], mine.get(photo.sha256)[:16])
+
+
 def test_card_carries_the_bundle_numbers(trained):
     cfg, bundle = trained
     card = (cfg.card_dir / "small.md").read_text()
@@ -142,3 +164,19 @@ def test_a_truncated_cache_file_is_dropped_and_recomputed(tmp_path):
     cache.path(sha).write_bytes(b"\x93NUMPY")  # cut short, as after a power loss
     assert EmbeddingCache(tmp_path).get(sha) is None
     assert not cache.path(sha).exists()
+
+
+def test_a_cache_from_before_the_key_named_the_crop_is_adopted_once(tmp_path):
+    from dataclasses import replace
+
+    from train.backbone import spec, weights_digest
+    from train.embeddings import EmbeddingCache
+
+    arch = "tf_efficientnet_lite0"
+    legacy = EmbeddingCache(tmp_path / "embeddings" / f"{arch}-{weights_digest(arch)}-224")
+    sha = "cd" * 32
+    legacy.put(sha, np.ones(3, np.float32))
+    other = EmbeddingCache.for_backbone(tmp_path, arch, replace(spec(arch).preprocessing, crop_pct=1.0))
+    assert other.get(sha) is None and legacy.root.is_dir()  # made with another crop: not adopted
+    adopted = EmbeddingCache.for_backbone(tmp_path, arch)
+    assert adopted.get(sha).tolist() == [1, 1, 1] and not legacy.root.exists()

@@ -36,6 +36,11 @@ def create_parser() -> argparse.ArgumentParser:
     fit.add_argument("--epochs", type=int, default=8, help="fine-tune epochs")
     fit.add_argument("--lr", type=float, default=1e-3, help="fine-tune head learning rate")
     fit.add_argument("--max-steps", type=int, default=None, help="fine-tune: stop after this many steps (smoke runs)")
+    fit.add_argument("--input-size", type=int, default=None,
+                     help="train and serve at this size in pixels (default: the backbone's, 224 for lite0)")
+    fit.add_argument("--crop-pct", type=float, default=None,
+                     help="share of the photo's short side kept by the centre crop, 0.2-1 (default: the "
+                          "backbone's, 0.875; 1.0 keeps the whole short side)")
     ft = fit.add_argument_group("fine-tuning (--mode finetune; also under torchrun --nproc_per_node=N)")
     ft.add_argument("--backbone-lr-scale", type=float, default=0.1, help="last backbone stage lr = lr x this")
     ft.add_argument("--layer-decay", type=float, default=0.75, help="lr factor per backbone stage going down")
@@ -49,7 +54,6 @@ def create_parser() -> argparse.ArgumentParser:
     ft.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto",
                     help="mixed precision (auto: bf16 or fp16 on GPU, off on CPU)")
     ft.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    ft.add_argument("--input-size", type=int, default=None, help="train and serve at this size (default: backbone's)")
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--resume", action="store_true",
                     help="continue from <data-dir>/checkpoints/<out name>/last.pt at the saved step")
@@ -99,6 +103,7 @@ def main(argv=None) -> int:
                         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
                         label_smoothing=args.label_smoothing, patience=args.patience, lp_ft=args.lp_ft,
                         augment=args.augment, amp=args.amp, device=args.device, input_size=args.input_size,
+                        crop_pct=args.crop_pct,
                         seed=args.seed, resume=args.resume)
         if args.mode == "head":
             from .fit import fit

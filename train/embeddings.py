@@ -1,6 +1,6 @@
 """Embedding cache: pooled backbone features stored per photo, keyed by content hash.
 
-`data/embeddings/<arch>-<weights digest>-<input size>/<sha[:2]>/<sha>.npy`.
+`data/embeddings/<arch>-<weights digest>-<size>-crop<crop>/<sha[:2]>/<sha>.npy`.
 Re-running a fit after adding photos embeds only the new ones. A file that
 cannot be decoded is skipped with its reason, never a crash.
 
@@ -41,19 +41,44 @@ _MEMO_MAX = 16384  # vectors kept in memory per cache object (~80 MB at 1280 flo
 _NPY_F4 = b"{'descr': '<f4', 'fortran_order': False, 'shape': ("
 
 
+def preprocessing_tag(cfg: Preprocessing) -> str:
+    """What in the preprocessing changes a photo's features: size, crop and resampling
+    (mean and std belong to the backbone)."""
+    tag = f"{cfg.input_size}-crop{cfg.crop_pct:g}"
+    return tag if cfg.interpolation == "bicubic" else f"{tag}-{cfg.interpolation}"
+
+
 def cache_key(arch: str, cfg: Preprocessing) -> str:
-    return f"{arch}-{weights_digest(arch)}-{cfg.input_size}"
+    return f"{arch}-{weights_digest(arch)}-{preprocessing_tag(cfg)}"
+
+
+def _adopt_legacy_cache(root: Path, arch: str, cfg: Preprocessing) -> None:
+    """Caches written before the key named the crop (`<arch>-<digest>-<size>`) were all made
+    with the backbone's own crop and bicubic resampling: such a folder is renamed once."""
+    default = spec(arch).preprocessing
+    if root.exists() or cfg.crop_pct != default.crop_pct or cfg.interpolation != default.interpolation:
+        return
+    legacy = root.parent / f"{arch}-{weights_digest(arch)}-{cfg.input_size}"
+    if legacy.is_dir():
+        try:
+            os.rename(legacy, root)
+        except OSError:  # another process adopted it first, or it is not ours to move
+            pass
 
 
 @dataclass
 class EmbeddingCache:
-    root: Path  # data/embeddings/<cache_key>
+    root: Path  # data/embeddings/<cache_key>: backbone weights and preprocessing
     # vectors already read or written by this object (content-addressed, so never stale)
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
-    def for_backbone(cls, data_dir: Path, arch: str) -> "EmbeddingCache":
-        return cls(Path(data_dir) / "embeddings" / cache_key(arch, spec(arch).preprocessing))
+    def for_backbone(cls, data_dir: Path, arch: str, preprocessing: Preprocessing | None = None) -> "EmbeddingCache":
+        """The cache of the weight package's backbone under `preprocessing` (default: its own)."""
+        pre = preprocessing or spec(arch).preprocessing
+        root = Path(data_dir) / "embeddings" / cache_key(arch, pre)
+        _adopt_legacy_cache(root, arch, pre)
+        return cls(root)
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / f"{sha256}.npy"

@@ -26,7 +26,7 @@ import torch
 from species_data.dataset import Photo
 
 from .bundle import Bundle
-from .embeddings import EmbeddingCache, decoded_batches
+from .embeddings import EmbeddingCache, decoded_batches, preprocessing_tag
 
 Embedder = Callable[[np.ndarray], np.ndarray]  # (n, 3, S, S) float32 -> (n, d) features
 
@@ -58,9 +58,9 @@ def backbone_id(bundle: Bundle, state: Mapping[str, torch.Tensor] | None = None)
 def cache_for(bundle: Bundle, data_dir: Path, state: Mapping[str, torch.Tensor] | None = None) -> EmbeddingCache:
     ident = backbone_id(bundle, state)
     if ident == "package":
-        return EmbeddingCache.for_backbone(Path(data_dir), bundle.meta.arch)
-    size = bundle.meta.preprocessing.input_size
-    return EmbeddingCache(Path(data_dir) / "embeddings" / f"{bundle.meta.arch}-{ident}-{size}")
+        return EmbeddingCache.for_backbone(Path(data_dir), bundle.meta.arch, bundle.meta.preprocessing)
+    tag = preprocessing_tag(bundle.meta.preprocessing)
+    return EmbeddingCache(Path(data_dir) / "embeddings" / f"{bundle.meta.arch}-{ident}-{tag}")
 
 
 def _read_pack(cache: EmbeddingCache) -> tuple[dict[str, int], np.ndarray]:

@@ -46,10 +46,9 @@ from species_data.dataset import Photo, PhotoSet, Split, scan
 
 from . import distributed as dist
 from .augment import EvalPhotos, TrainPhotos
-from .backbone import spec
 from .bundle import Bundle, BundleMeta
 from .embeddings import EmbeddingCache, cache_key, embed_photos
-from .fit import FitConfig, calibrate_and_measure, catalogue_snapshot, finish_bundle, ood_photos
+from .fit import FitConfig, calibrate_and_measure, catalogue_snapshot, finish_bundle, ood_photos, preprocessing_for
 from .head import class_weights, fit_head
 from .model import SpeciesClassifier
 from .preprocess import Preprocessing
@@ -78,9 +77,7 @@ def load_data(cfg: FitConfig) -> Data:
     photo_set = scan(cfg.data, cfg.classes)
     labels = list(photo_set.labels)
     groups, version = catalogue_snapshot(labels, cfg.catalogue_dirs)
-    pre = spec(cfg.arch).preprocessing
-    if cfg.input_size:
-        pre = replace(pre, input_size=cfg.input_size)
+    pre = preprocessing_for(cfg)
     train, val = list(photo_set.of(Split.TRAIN)), list(photo_set.of(Split.VAL))
     if len(train) < cfg.batch_size or not val:
         raise ValueError(f"{len(train)} train and {len(val)} validation photos; fine-tuning needs at least "

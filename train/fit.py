@@ -18,7 +18,7 @@ import logging
 import time
 import multiprocessing
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ from .calibrate import Split3, calibrate, operating_point, unknown_rates
 from .embeddings import EmbeddingCache, embed_photos
 from .head import fit_head, softmax
 from .metrics import evaluate_probs, reliability_bins
+from .preprocess import Preprocessing
 from .weights import StateDict, to_numpy
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,19 @@ class FitConfig:
     amp: str = "auto"  # auto | off | bf16 | fp16
     device: str = "auto"  # auto | cpu | cuda
     input_size: int | None = None  # None: the backbone's own (smaller = faster smoke runs)
+    crop_pct: float | None = None  # None: the backbone's own
     seed: int = 0
     resume: bool = False  # continue from data/checkpoints/<out name>/last.pt
+
+
+def preprocessing_for(cfg: FitConfig) -> Preprocessing:
+    """The backbone's preprocessing with the input size and crop the config asks for."""
+    pre = spec(cfg.arch).preprocessing
+    if cfg.input_size:
+        pre = replace(pre, input_size=cfg.input_size)
+    if cfg.crop_pct is not None:
+        pre = replace(pre, crop_pct=cfg.crop_pct)  # validated by Preprocessing itself
+    return pre
 
 
 def catalogue_snapshot(labels, catalogue_dirs) -> tuple[dict[str, str], str]:
@@ -209,8 +221,8 @@ def fit(cfg: FitConfig) -> Bundle:
     groups, catalogue_version = catalogue_snapshot(labels, cfg.catalogue_dirs)
     log.info("%d photos in %d classes", len(photo_set.photos), len(labels))
     network = LazyNetwork(cfg.arch, len(labels))
-    preprocessing = spec(cfg.arch).preprocessing
-    cache = EmbeddingCache.for_backbone(cfg.data_dir, cfg.arch)
+    preprocessing = preprocessing_for(cfg)
+    cache = EmbeddingCache.for_backbone(cfg.data_dir, cfg.arch, preprocessing)
     store = BackboneStore.beside(cache.root)
 
     new_embeddings = sum(cache.get(p.sha256) is None for p in photo_set.photos)
