@@ -227,7 +227,8 @@ def main_for(title: str, run: Callable[[argparse.Namespace], Report], descriptio
     emit("")
     report = run(args)
     emit(report.text())
-    emit("")
-    emit(targets_table(report.targets))
+    if report.targets:
+        emit("")
+        emit(targets_table(report.targets))
     emit("\nTimings on a shared machine are noisy; the lead re-runs `python bench/run_all.py` on a quiet one.")
     return report

@@ -72,3 +72,15 @@ def test_run_all_ends_with_one_table_of_targets(capsys, model_bundle, photos_roo
     out = capsys.readouterr().out
     assert out.count("## All targets") == 1 and "serving process peak resident memory" in out
     assert [t.name for t in targets] == ["serving process peak resident memory"]
+
+
+def test_preprocessing_cv_quick_compares_each_config_with_the_first(capsys, photos_root, tmp_path):
+    from bench import preprocessing_cv
+
+    report = preprocessing_cv.main(["--quick", "--photos", str(photos_root), "--data-dir", str(tmp_path),
+                                    "--configs", "96:0.875", "96:1.0"])
+    rows = [line for line in report.table.splitlines() if line.startswith("| 96 px")]
+    assert len(rows) == 2 and "baseline" in rows[0] and "p = " in rows[1]
+    cv_top1 = float(rows[0].split("|")[2])
+    assert 0.3 < cv_top1 <= 1.0  # 23 classes: chance is ~0.04
+    assert len(list(tmp_path.glob("embeddings/*-96-crop*"))) == 2  # one cache per preprocessing
