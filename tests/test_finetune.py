@@ -56,7 +56,7 @@ def one_thread():
 
 # ---- recipe parts (no weights) ----
 def test_schedule_warms_up_linearly_then_decays_by_cosine():
-    from train.finetune import MIN_LR_RATIO, lr_factor
+    from train.recipe import MIN_LR_RATIO, lr_factor
 
     assert [lr_factor(s, 4, 20) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
     assert lr_factor(4, 4, 20) == pytest.approx(1.0)
@@ -68,7 +68,7 @@ def test_schedule_warms_up_linearly_then_decays_by_cosine():
 
 
 def test_layer_wise_rates_grow_towards_the_head_and_norms_get_no_decay():
-    from train.finetune import param_groups
+    from train.recipe import param_groups
     from train.model import SpeciesClassifier
 
     model = SpeciesClassifier("tf_efficientnet_lite0", 3)
@@ -88,7 +88,7 @@ def test_layer_wise_rates_grow_towards_the_head_and_norms_get_no_decay():
 
 
 def test_mixed_precision_choice():
-    from train.finetune import autocast_dtype
+    from train.recipe import autocast_dtype
 
     assert autocast_dtype("auto", torch.device("cpu")) is None
     assert autocast_dtype("off", torch.device("cpu")) is None

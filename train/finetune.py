@@ -1,7 +1,6 @@
 """`python -m train fit --mode finetune`: the whole network learns the catalogue.
 
-Read top to bottom: config, data, model, optimiser, schedule, loop, evaluation,
-checkpoint; then the ending every mode shares (calibrate on validation,
+Read top to bottom: config, data, model, checkpoint, loop, evaluation; then the ending every mode shares (calibrate on validation,
 out-of-catalogue reference from train features, metrics, `finish_bundle`).
 The same file runs alone or as N processes under
 `torchrun --nproc_per_node=N -m train fit --mode finetune ...` (train.distributed).
@@ -10,8 +9,9 @@ The recipe keeps what ImageNet pre-training learnt, as the photo sets are small:
 - LP-FT (Kumar et al., 2022): the species head starts as head mode's linear probe
   on cached embeddings, so early steps do not push a random head's gradients
   into the backbone;
-- layer-wise learning-rate decay: the head at `lr`, the last backbone stage at
-  `lr * backbone_lr_scale`, every stage below `layer_decay` times less;
+- layer-wise learning-rate decay (train.recipe, with the schedule and the precision
+  choice): the head at `lr`, the last backbone stage at `lr * backbone_lr_scale`, every
+  stage below `layer_decay` times less;
 - AdamW (no decay on biases and norms), linear warm-up then cosine, label
   smoothing, square-root class balancing (as head mode), gradient clipping;
 - BatchNorm statistics frozen (running means/variances stay ImageNet's, the
@@ -52,11 +52,11 @@ from .fit import FitConfig, calibrate_and_measure, catalogue_snapshot, finish_bu
 from .head import class_weights, fit_head
 from .model import SpeciesClassifier
 from .preprocess import Preprocessing
+from .recipe import MIN_LR_RATIO, autocast_dtype, lr_factor, param_groups
 
 log = logging.getLogger(__name__)
 
 # ---- config (the rest is FitConfig: epochs, lr, backbone_lr_scale, layer_decay, ...) ----
-MIN_LR_RATIO = 0.01  # cosine ends at this fraction of each group's learning rate
 GRAD_CLIP = 1.0  # max global gradient norm
 MIN_IMPROVEMENT = 1e-4  # validation loss must drop by this much to count as better
 
@@ -117,56 +117,6 @@ def set_train_mode(model: torch.nn.Module) -> None:
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.eval()
-
-
-# ---- optimiser ----
-def layer_depth(name: str, stages: int) -> int:
-    """0 = stem, 1..stages = `blocks.<i>`, stages + 1 = the final 1x1 conv and its norm."""
-    if name.startswith(("conv_stem", "bn1")):
-        return 0
-    if name.startswith("blocks."):
-        return int(name.split(".")[1]) + 1
-    return stages + 1
-
-
-def param_groups(model: SpeciesClassifier, cfg: FitConfig) -> list[dict]:
-    """AdamW groups: layer-wise decayed backbone rates, the head at `lr`; no decay on 1-D params."""
-    stages = len(model.backbone.blocks)
-    groups: dict[tuple, dict] = {}
-
-    def add(key, p, lr):
-        decay = cfg.weight_decay if p.ndim > 1 else 0.0
-        groups.setdefault((*key, decay), {"params": [], "lr": lr, "weight_decay": decay,
-                                          "name": f"{key[0]}{key[1]}"})["params"].append(p)
-
-    for name, p in model.backbone.named_parameters():
-        depth = layer_depth(name, stages)
-        add(("backbone.", depth), p, cfg.lr * cfg.backbone_lr_scale * cfg.layer_decay ** (stages + 1 - depth))
-    for p in model.head.parameters():
-        add(("head", ""), p, cfg.lr)
-    return list(groups.values())
-
-
-# ---- schedule ----
-def lr_factor(step: int, warmup: int, total: int, floor: float = MIN_LR_RATIO) -> float:
-    """Linear warm-up over `warmup` steps, then cosine from 1 to `floor` at `total`."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """'auto': bf16 on a GPU that has it, else fp16 on GPU, full precision on CPU."""
-    if amp not in ("auto", "off", "bf16", "fp16"):
-        raise ValueError(f"--amp must be auto, off, bf16 or fp16, got {amp!r}")
-    if amp == "off" or (amp == "auto" and device.type != "cuda"):
-        return None
-    if amp == "fp16" and device.type != "cuda":
-        raise ValueError("--amp fp16 needs a GPU; use --amp bf16 or off on CPU")
-    if amp == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
 # ---- checkpoint ----
