@@ -37,10 +37,9 @@ from serve.records_schema import (AUDIT_GUARD_POSTGRESQL, AUDIT_GUARD_SQLITE, SC
                                   Certificate, PhotoMatch,
                                   PhotoRecord, PhotoRow, QuizAnswer,
                                   QuizQuestion, QuizQuestionSpec, QuizSession,
-                                  SchemaInfoRow, User, UserRow, aware,
-                                  check_json, check_language, check_name, check_phash,
-                                  check_sha256, check_text, hamming, like_pattern, now,
-                                  parse_action)
+                                  SchemaInfoRow, User, UserRow)
+from serve.records_checks import (aware, check_json, check_language, check_name, check_phash, check_sha256,
+                                  check_text, hamming, like_pattern, now, parse_action)
 
 __all__ = [
     "Store", "RecordError", "NotFound", "AlreadyExists", "AlreadyAnswered", "QuizClosed",

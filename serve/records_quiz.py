@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from serve.auth import PermissionDenied
 from serve.records_errors import AlreadyAnswered, NotFound, QuizClosed
 from serve.records_schema import (Certificate, CertificateRow, MemoryRow, QuizAnswer, QuizAnswerRow,
-                                  QuizQuestionRow, QuizQuestionSpec, QuizSession, QuizSessionRow,
-                                  aware, check_json, check_text, now)
+                                  QuizQuestionRow, QuizQuestionSpec, QuizSession, QuizSessionRow)
+from serve.records_checks import aware, check_json, check_text, now
 
 
 class QuizRecords:
