@@ -84,3 +84,13 @@ def test_preprocessing_cv_quick_compares_each_config_with_the_first(capsys, phot
     cv_top1 = float(rows[0].split("|")[2])
     assert 0.3 < cv_top1 <= 1.0  # 23 classes: chance is ~0.04
     assert len(list(tmp_path.glob("embeddings/*-96-crop*"))) == 2  # one cache per preprocessing
+
+
+def test_finetune_throughput_quick_trains_and_reports_images_per_second(capsys, photos_root):
+    from bench import finetune_throughput
+
+    report = finetune_throughput.main(["--quick", "--photos", str(photos_root)])
+    row = next(line for line in report.table.splitlines() if line.startswith("| cpu"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[2] == "float32" and cells[5] == "2"  # full precision on CPU; the two quick steps ran
+    assert float(cells[6]) > 0
