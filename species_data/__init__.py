@@ -22,4 +22,5 @@ from .catalogue import (  # noqa: E402
     group_to_mapping,
     normalise_language,
 )
-from .catalogue_io import entry_from_mapping, load_catalogue, read_history, save_entry  # noqa: E402
+from .catalogue_io import entry_from_mapping, load_catalogue  # noqa: E402
+from .catalogue_write import read_history, save_entry  # noqa: E402

@@ -3,7 +3,8 @@
 One YAML file per entry lives in ``species_data/catalogue/<id>.yaml`` and the groups in
 ``species_data/catalogue/_groups.yaml`` (schema: ``species_data/README.md``). This module
 holds the records and the `Catalogue`; reading, validating and writing files is in
-`species_data.catalogue_io` (``load_catalogue``, ``save_entry``), re-exported here.
+`species_data.catalogue_io` (``load_catalogue``) and `species_data.catalogue_write`
+(``save_entry``), re-exported here.
 
 Text people read is kept per language (`LANGUAGES`, English required). Accessors never
 fail for a missing translation: they return a `Localised` value saying which language was
@@ -361,13 +362,15 @@ class Catalogue:
         return self._files.get(entry_id)
 
 
-_IO_NAMES = ("entry_from_mapping", "load_catalogue", "read_history", "save_entry")
+_IO_NAMES = {"entry_from_mapping": "catalogue_io", "load_catalogue": "catalogue_io",
+             "read_history": "catalogue_write", "save_entry": "catalogue_write"}
 
 
 def __getattr__(name: str) -> Any:  # re-export the I/O functions without a circular import
     if name in _IO_NAMES:
-        from . import catalogue_io
-        return getattr(catalogue_io, name)
+        import importlib
+
+        return getattr(importlib.import_module(f"{__package__}.{_IO_NAMES[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -10,7 +10,7 @@ Scenarios: photos, cases, catalogue, publish, save_bundle (see each function).
 
 Crash points: with CRASH_AT=k in the environment the worker SIGKILLs itself just before
 the k-th file-system step (rename, atomic swap, symlink, tree delete) taken by the module
-under test (serve.photo_store, species_data.catalogue_io, train.bundle), so a chosen gap
+under test (serve.photo_store, species_data.catalogue_write, train.bundle), so a chosen gap
 between two steps is hit every time, not only when a random delay happens to land there.
 A save_bundle worker that gets past its last step prints `done`. CRASH_NO_EXCHANGE=1
 forces the portable two-rename path `save_bundle` takes where no atomic swap exists.
@@ -91,10 +91,10 @@ EDIT_CUE = "Crash-test edit number {}."
 
 
 def catalogue(overlay: str, entry_id: str, start: str = "0") -> None:
-    import species_data.catalogue_io
+    import species_data.catalogue_write
     from species_data import entry_to_mapping, load_catalogue, save_entry
 
-    arm_crash_point(species_data.catalogue_io)
+    arm_crash_point(species_data.catalogue_write)
     base = entry_to_mapping(load_catalogue()[entry_id])
     for i in itertools.count(int(start)):
         mapping = json.loads(json.dumps(base))

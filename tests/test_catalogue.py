@@ -24,7 +24,7 @@ from species_data import (
     read_history,
     save_entry,
 )
-from species_data.catalogue_io import dump_entry_yaml
+from species_data.catalogue_write import dump_entry_yaml
 
 PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 PHOTO_CLASSES = (

@@ -1,0 +1,130 @@
+"""Writing catalogue files: canonical YAML, atomic replacement, and the edit history.
+
+* `save_entry(entry, directory, author)` validates an entry against the rest of the
+  catalogue, writes it atomically and appends a line to ``directory/_history.jsonl``;
+  `read_history(directory)` reads that log back.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import yaml
+
+from .catalogue import (
+    HISTORY_FILE,
+    PACKAGED_DIR,
+    Catalogue,
+    CatalogueEntry,
+    CatalogueError,
+    Group,
+    Problem,
+    entry_to_mapping,
+    group_to_mapping,
+)
+from .catalogue_io import FILE_HEADER, ID_RE, entry_from_mapping, load_catalogue
+
+class _Dumper(yaml.SafeDumper):
+    def increase_indent(self, flow: bool = False, indentless: bool = False):  # indent list items
+        return super().increase_indent(flow, False)
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    # Long text as folded blocks (no quotes to escape); short text with an apostrophe double-quoted.
+    style = ">" if len(value) > 90 and "\n" not in value else ('"' if "'" in value else None)
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump_entry_yaml(mapping: Mapping[str, Any]) -> str:
+    """Canonical text of an entry file (what `save_entry` writes)."""
+    body = yaml.dump(dict(mapping), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                     width=100, default_flow_style=False)
+    return FILE_HEADER + body
+
+
+def dump_groups_yaml(groups: Iterable[Group]) -> str:
+    body = yaml.dump({"groups": [group_to_mapping(g) for g in groups]}, Dumper=_Dumper,
+                     sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
+    return ("# Catalogue groups: coarse classes the model can fall back to.\n"
+            "# Schema: species_data/README.md\n" + body)
+
+
+def atomic_write_text(target: Path, text: str) -> None:
+    """Write via a temp file in the same dir + fsync + os.replace: readers see old or new, never half."""
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable (not possible on every platform)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def save_entry(entry_or_mapping: CatalogueEntry | Mapping[str, Any], directory: Path | str,
+               author: str, *, base_dirs: Sequence[Path | str] | None = None) -> Path:
+    """Validate, then atomically write ``directory/<id>.yaml`` and log it in ``_history.jsonl``.
+
+    The entry is checked against the catalogue loaded from ``base_dirs`` (default: the
+    packaged catalogue) plus ``directory``, with this entry replacing any earlier version.
+    Nothing is written if validation fails.
+    """
+    directory = Path(directory)
+    if not isinstance(author, str) or not author.strip():
+        raise CatalogueError("save_entry needs the name of the author (who made this edit)")
+    mapping = (entry_to_mapping(entry_or_mapping) if isinstance(entry_or_mapping, CatalogueEntry)
+               else dict(entry_or_mapping))
+    entry_id = mapping.get("id")
+    if not isinstance(entry_id, str) or not ID_RE.match(entry_id):
+        raise CatalogueError(Problem(f"must be lower_snake_case, got {entry_id!r}", None, str(entry_id), "id"))
+    target = directory / f"{entry_id}.yaml"
+    entry = entry_from_mapping(mapping, source=target)
+    base = load_catalogue(*(tuple(base_dirs) if base_dirs else (PACKAGED_DIR,)), directory)
+    action = "updated" if entry_id in base else "created"
+    files = {e.id: base.file_of(e.id) for e in base if base.file_of(e.id)}
+    files[entry_id] = str(target)
+    merged = Catalogue([e for e in base if e.id != entry_id] + [entry], base.groups.values(), files)
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, dump_entry_yaml(entry_to_mapping(entry)))
+    record = {
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "author": author.strip(), "id": entry_id, "action": action,
+        "file": target.name, "catalogue_version": merged.version,
+    }
+    with open(directory / HISTORY_FILE, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return target
+
+
+def read_history(directory: Path | str) -> list[dict[str, Any]]:
+    """The edit log written by `save_entry` (oldest first); empty if there is none."""
+    path = Path(directory) / HISTORY_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
