@@ -25,7 +25,6 @@ except ImportError:  # run as a file
 
 TITLE = "Head-mode accuracy by preprocessing (5-fold cross-validation)"
 ARCH = "tf_efficientnet_lite0"
-IVORY = ("ivory_carving", "bone_carving", "ceramic_ware", "porcelain_ware", "walrus_ivory_carving")
 FOLDS = 5
 
 
@@ -55,6 +54,7 @@ def run(args) -> c.Report:
 
     from species_data.dataset import Split, scan
     from train.backbone import spec
+    from train.card import IVORY_CLASSES
     from train.embeddings import EmbeddingCache, embed_photos
     from train.fit import LazyNetwork, source_holdout
     from train.head import fit_head
@@ -75,7 +75,7 @@ def run(args) -> c.Report:
         fold = np.array([int(p.sha256[:8], 16) % FOLDS for p in kept])
         split = np.array([p.split.value for p in kept])
         correct = _cv_correct(feats, y, fold, len(labels), args.l2)
-        ivory = np.isin(y, [labels.index(l) for l in IVORY if l in labels])
+        ivory = np.isin(y, [labels.index(l) for l in IVORY_CLASSES if l in labels])
         tr, va, te = (split == s.value for s in Split)
         head = fit_head(feats[tr], y[tr], feats[va], y[va], len(labels))
         top1 = {name: float(np.mean((feats[m] @ head.weight.T + head.bias).argmax(1) == y[m])) for name, m in

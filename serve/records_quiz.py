@@ -18,6 +18,17 @@ from serve.records_schema import (Certificate, CertificateRow, MemoryRow, QuizAn
 from serve.records_checks import aware, check_json, check_text, now
 
 
+def _own_session(s: Session, session_id: int, trainee: str, verb: str) -> QuizSessionRow:
+    """The quiz `session_id`, which must be `trainee`'s own (`verb`: what they tried to do)."""
+    sess = s.get(QuizSessionRow, session_id)
+    if sess is None:
+        raise NotFound(f"no quiz {session_id!r}")
+    if sess.trainee != trainee:
+        raise PermissionDenied(f"quiz {session_id} belongs to {sess.trainee!r}; "
+                               f"{trainee!r} may not {verb} it", user=trainee)
+    return sess
+
+
 class QuizRecords:
     """Needs `_read`, `_write` and `_user_row` from the store it is mixed into."""
 
@@ -68,10 +79,7 @@ class QuizRecords:
                 if q.session_id != session_id:
                     raise PermissionDenied(f"question {question_id} belongs to quiz "
                                            f"{q.session_id}, not quiz {session_id}", user=trainee)
-                sess = s.get(QuizSessionRow, session_id)
-                if sess.trainee != trainee:
-                    raise PermissionDenied(f"quiz {session_id} belongs to {sess.trainee!r}; "
-                                           f"{trainee!r} may not answer it", user=trainee)
+                sess = _own_session(s, session_id, trainee, "answer")
                 if sess.finished_at is not None:
                     raise QuizClosed(f"quiz {session_id} was finished at "
                                      f"{sess.finished_at:%Y-%m-%d %H:%M} UTC; start a new one")
@@ -94,12 +102,7 @@ class QuizRecords:
     def finish_quiz(self, session_id: int, trainee: str) -> QuizSession:
         """Close a quiz (idempotent); later answers raise `QuizClosed`."""
         with self._write.begin() as s:
-            sess = s.get(QuizSessionRow, session_id)
-            if sess is None:
-                raise NotFound(f"no quiz {session_id!r}")
-            if sess.trainee != trainee:
-                raise PermissionDenied(f"quiz {session_id} belongs to {sess.trainee!r}; "
-                                       f"{trainee!r} may not finish it", user=trainee)
+            sess = _own_session(s, session_id, trainee, "finish")
             if sess.finished_at is None:
                 sess.finished_at = now()
             return self._quiz_record(s, sess)

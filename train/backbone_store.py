@@ -3,7 +3,7 @@
 `data/embeddings/<arch>-<weights digest>-<size>/backbone/`:
   weights.safetensors  the backbone and ImageNet head, converted from the weight package
   model.onnx           the whole network exported and checked against torch (`train.export`);
-                       each fit patches its own species head in (`train.export.patch_onnx_head`)
+                       each fit patches its own species head in (`train.export.export_with_head`)
   export.txt           `train.export.EXPORT_VERSION` at the time of the export
 
 A head-mode re-fit whose photos are all embedded then needs neither torch nor timm nor
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 
-from .export import EXPORT_VERSION, export_onnx, patch_onnx_head
+from .export import EXPORT_VERSION, export_onnx
 from .weights import StateDict, load_arrays, save_weights
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,3 @@ class BackboneStore:
     def classifier(self, weight: np.ndarray, bias: np.ndarray) -> StateDict:
         """The stored backbone and ImageNet head with this species head (no network built)."""
         return StateDict.with_head(load_arrays(self.weights_path), weight, bias)
-
-    def onnx_with_head(self, weight: np.ndarray, bias: np.ndarray, dst: Path) -> Path | None:
-        """The stored export with this species head, checked; None if it cannot be patched."""
-        return patch_onnx_head(self.onnx_path, weight, bias, dst)

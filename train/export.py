@@ -255,3 +255,17 @@ def patch_onnx_head(src: Path, weight: np.ndarray, bias: np.ndarray, dst: Path) 
         log.warning("patched ONNX head disagrees with its features; exporting afresh")
         return None
     return dst
+
+
+def export_with_head(model, arch: str, input_size: int, dst: Path, base: Path | None = None) -> Path:
+    """`model`'s ONNX file at `dst`: `base` (an earlier export of the same backbone) with this
+    species head patched in and checked, when there is one and it patches; else a fresh
+    export (a `train.weights.StateDict` builds its network for that)."""
+    from .weights import StateDict, to_numpy
+
+    if base is not None and Path(base).exists():
+        state = model.state_dict()
+        if patch_onnx_head(Path(base), to_numpy(state["head.weight"]), to_numpy(state["head.bias"]), dst):
+            return dst
+    network = model.module(arch) if isinstance(model, StateDict) else model
+    return export_onnx(network, input_size, dst)

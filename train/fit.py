@@ -29,12 +29,13 @@ from . import ood
 from .backbone import spec
 from .backbone_store import BackboneStore
 from .bundle import Bundle, BundleMeta, save_bundle
+from .export import export_with_head
 from .calibrate import Split3, calibrate, operating_point, unknown_rates
 from .embeddings import EmbeddingCache, embed_photos
 from .head import fit_head, softmax
 from .metrics import evaluate_probs, reliability_bins
 from .preprocess import Preprocessing
-from .weights import StateDict, to_numpy
+from .weights import to_numpy
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,14 @@ def calibrate_and_measure(model, feats: np.ndarray, y: np.ndarray, split: np.nda
     val = outputs_from_features(model, feats[va], y[va])
     test = outputs_from_features(model, feats[te], y[te])
     cal = calibrate(val, labels, groups, ref, ood_tune)
+    metrics = measure(val, test, cal, labels, groups, ref, ood_report)
+    return cal, ref, metrics
+
+
+def measure(val: Split3, test: Split3, cal, labels: list[str], groups: dict[str, str], ref,
+            ood_report: Split3 | None) -> dict:
+    """Step 5 of every training mode and of the quick update: the calibrated model on
+    validation and test, its decisions, and how it flags held-out out-of-catalogue photos."""
     probs_test = softmax(test.logits, cal.temperature)
     metrics = {
         "val": evaluate_probs(softmax(val.logits, cal.temperature), val.y, labels, cal.thresholds.identify).to_dict(),
@@ -195,14 +204,14 @@ def calibrate_and_measure(model, feats: np.ndarray, y: np.ndarray, split: np.nda
         "ood": {**cal.ood_report, "method": cal.ood_method},
         "reliability_test": reliability_bins(probs_test, test.y),
     }
-    if ood_report is not None:
+    if ood_report is not None and len(ood_report.logits):
         metrics["ood"]["report_photos"] = unknown_rates(ood_report, cal, labels, groups, ref)
         s_in = ood.scores(cal.ood_method, test.logits, test.features, test.imagenet_logits, cal.temperature, ref)
         s_out = ood.scores(cal.ood_method, ood_report.logits, ood_report.features, ood_report.imagenet_logits,
                            cal.temperature, ref)
         metrics["ood"]["auroc_report"] = ood.auroc(s_in, s_out)
         metrics["ood"]["held_out_operating_point"] = operating_point(test, ood_report, cal, labels, groups, ref)
-    return cal, ref, metrics
+    return metrics
 
 
 def _background_pool() -> Executor:
@@ -284,19 +293,11 @@ def finish_bundle(cfg: FitConfig, meta: BundleMeta, model, ref, photos, store: B
     with tempfile.TemporaryDirectory() as tmp:
         files = write_plots(meta, Path(tmp))
         files["manifest.json"] = write_manifest(photos, Path(tmp) / "manifest.json")
-        state = model.state_dict()
-        onnx_file = None
-        if store is not None:
-            onnx_file = store.onnx_with_head(to_numpy(state["head.weight"]), to_numpy(state["head.bias"]),
-                                             Path(tmp) / "model.onnx")
+        files["model.onnx"] = export_with_head(model, meta.arch, meta.preprocessing.input_size,
+                                               Path(tmp) / "model.onnx", store.onnx_path if store else None)
         for key, future in (pending or {}).items():
             meta.metrics[key] = future.result()
-        if onnx_file is not None:
-            files["model.onnx"] = onnx_file
-            bundle = save_bundle(cfg.out, meta, model, ref, extra_files=files, export_onnx=False)
-        else:
-            network = model.module(meta.arch) if isinstance(model, StateDict) else model
-            bundle = save_bundle(cfg.out, meta, network, ref, extra_files=files)
+        bundle = save_bundle(cfg.out, meta, model, ref, extra_files=files, export_onnx=False)
     if cfg.card_dir is not None:
         write_card(bundle, cfg.card_dir)
     return bundle

@@ -27,18 +27,16 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
-import torch
 
 from species_data.dataset import Photo, PhotoSet, Split
 
 from . import ood
 from .bundle import Bundle, BundleMeta, save_bundle
-from .calibrate import Split3, calibrate, operating_point, unknown_rates
+from .calibrate import calibrate
 from .features import backbone_id, cache_for, embedder_for, features_of
-from .fit import catalogue_snapshot, ood_photos, write_manifest
-from .export import patch_onnx_head
+from .fit import catalogue_snapshot, measure, ood_photos, outputs_from_features, write_manifest
+from .export import export_with_head
 from .head import fit_head, softmax
-from .metrics import evaluate_probs, reliability_bins
 from .weights import StateDict
 
 log = logging.getLogger(__name__)
@@ -128,15 +126,6 @@ def next_version(models_dir: Path, prefix: str = "v") -> str:
     return f"{prefix}{max(numbers, default=0) + 1}"
 
 
-def split_outputs(state: Mapping[str, torch.Tensor], weight: np.ndarray, bias: np.ndarray, feats: np.ndarray,
-                  y: np.ndarray | None) -> Split3:
-    """What the network would output for photos with these features (its heads are linear)."""
-    w_img = state["imagenet_head.weight"].numpy()
-    b_img = state["imagenet_head.bias"].numpy()
-    f = np.asarray(feats, np.float32)
-    return Split3(f @ weight.T + bias, f, f @ w_img.T + b_img, y)
-
-
 def warm_start(state, base_labels: Sequence[str], labels: Sequence[str],
                x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The base head in the standardised space `fit_head` will use; new classes start at 0."""
@@ -223,13 +212,13 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
 
     tick(0.75, "calibrate")
     ref = ood.OodReference.fit(feats[tr], y[tr], len(labels))
-    outputs = lambda f, truth: split_outputs(state, head.weight, head.bias, f, truth)  # noqa: E731
+    outputs = lambda f, truth: outputs_from_features(model, f, truth)  # noqa: E731
     ood_tune = outputs(f_ood[is_tune], None) if f_ood is not None else None
     ood_report = outputs(f_ood[~is_tune], None) if f_ood is not None else None
     val, test = outputs(feats[va], y[va]), outputs(feats[te], y[te])
     methods = (base.meta.ood_method,) if cfg.ood_methods == "base" else tuple(cfg.ood_methods)
     cal = calibrate(val, labels, groups, ref, ood_tune, methods)
-    metrics = _metrics(val, test, cal, labels, groups, ref, ood_report)
+    metrics = measure(val, test, cal, labels, groups, ref, ood_report)
     metrics["new_classes"] = _new_class_report(new_classes, labels, y, split, val, test, cal.temperature)
     lap("calibrate")
 
@@ -260,27 +249,6 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
                        embedded_new, tuple((str(p.path), r) for p, r in skipped), seconds, plots)
 
 
-def _metrics(val, test, cal, labels, groups, ref, ood_report) -> dict:
-    """The same measurements `train.fit` makes (but the slow per-source hold-out refits)."""
-    measure = lambda s: evaluate_probs(softmax(s.logits, cal.temperature), s.y, labels,  # noqa: E731
-                                       cal.thresholds.identify).to_dict()
-    metrics = {
-        "val": measure(val),
-        "test": measure(test),
-        "decisions_test": unknown_rates(test, cal, labels, groups, ref),
-        "ood": {**cal.ood_report, "method": cal.ood_method},
-        "reliability_test": reliability_bins(softmax(test.logits, cal.temperature), test.y),
-    }
-    if ood_report is not None and len(ood_report.logits):
-        metrics["ood"]["report_photos"] = unknown_rates(ood_report, cal, labels, groups, ref)
-        s_in = ood.scores(cal.ood_method, test.logits, test.features, test.imagenet_logits, cal.temperature, ref)
-        s_out = ood.scores(cal.ood_method, ood_report.logits, ood_report.features, ood_report.imagenet_logits,
-                           cal.temperature, ref)
-        metrics["ood"]["auroc_report"] = ood.auroc(s_in, s_out)
-        metrics["ood"]["held_out_operating_point"] = operating_point(test, ood_report, cal, labels, groups, ref)
-    return metrics
-
-
 def _new_class_report(new_classes, labels, y, split, val, test, temperature) -> dict:
     """Per new class: photos per split and recall on its held-out (val + test) photos."""
     out = {}
@@ -307,16 +275,10 @@ def _write(cfg: QuickUpdateConfig, base: Bundle, meta: BundleMeta, model, ref,
 
             files.update(write_plots(meta, Path(tmp)))
         files["manifest.json"] = write_manifest(photos, Path(tmp) / "manifest.json")
-        onnx_file = None
-        head = model.state_dict()
-        if base.onnx_path.exists():
-            onnx_file = patch_onnx_head(base.onnx_path, head["head.weight"], head["head.bias"],
-                                        Path(tmp) / "model.onnx")
-        if onnx_file is not None:
-            files["model.onnx"] = onnx_file
-            bundle = save_bundle(cfg.out, meta, model, ref, extra_files=files, export_onnx=False)
-        else:  # no export to reuse: build the network and export it
-            bundle = save_bundle(cfg.out, meta, model.module(meta.arch), ref, extra_files=files)
+        base_onnx = base.onnx_path if base.onnx_path.exists() else None
+        files["model.onnx"] = export_with_head(model, meta.arch, meta.preprocessing.input_size,
+                                               Path(tmp) / "model.onnx", base_onnx)
+        bundle = save_bundle(cfg.out, meta, model, ref, extra_files=files, export_onnx=False)
     if cfg.card_dir is not None:
         write_card(bundle, cfg.card_dir)
     thread = None
