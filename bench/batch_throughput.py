@@ -31,7 +31,7 @@ def _extra(p):
 def run(args) -> c.Report:
     import numpy as np
 
-    from serve.predictor import Failure, Predictor
+    from serve.identify.predictor import Failure, Predictor
 
     bs = args.batch_size
     predictor = Predictor.load(args.bundle, threads=args.threads)

@@ -2,7 +2,7 @@
 
 Two pipelines on the same photo, interleaved so machine load hits both alike:
 
-  fast  = `serve.predictor.Predictor.identify(path)`: reduced-scale JPEG decode (Pillow
+  fast  = `serve.identify.predictor.Predictor.identify(path)`: reduced-scale JPEG decode (Pillow
           draft mode), the bundle's one-step crop+resize, ONNX Runtime forward, decision;
   naive = PIL full decode + timm's own transform
           (`create_transform(**resolve_data_config(model=backbone))`) + eager torch
@@ -41,7 +41,7 @@ def run(args) -> c.Report:
     from PIL import Image
     from timm.data import create_transform, resolve_data_config
 
-    from serve.predictor import Predictor
+    from serve.identify.predictor import Predictor
     from species_data.images import DecodedImage, decode_image
     from train.preprocess import to_input
     from train.runtime import Outputs

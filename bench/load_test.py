@@ -154,7 +154,7 @@ class Server:
         self.url = f"http://{HOST}:{self.port}/"
         self.log_path = workdir / "server.log"
         self.photos = Path(photos)
-        from serve.records import Store
+        from serve.records.store import Store
 
         store = Store.open(self.db_url, bcrypt_rounds=4)
         try:
@@ -197,7 +197,7 @@ class Server:
             self._log.close()
 
     def answers_stored(self, trainees: Sequence[str]) -> int:
-        from serve.records import Store
+        from serve.records.store import Store
 
         store = Store.open(self.db_url)
         try:

@@ -5,7 +5,7 @@ Simulated trainees, one per seed, drill a syllabus of ~20 classes until
 class). Two arms see the *same* trainee (same starting knowledge, same learning
 speed per class) and differ only in how the next class is chosen:
 
-    scheduler: serve.quiz_schedule.next_class (Leitner boxes) + record()
+    scheduler: serve.quiz.schedule.next_class (Leitner boxes) + record()
     random:    a uniformly random syllabus class every question
 
 Trainee model (per class i; all rates fixed below, not tuned per arm):
@@ -34,7 +34,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/quiz_simulation.py`
 
-from serve.quiz_schedule import (  # noqa: E402
+from serve.quiz.schedule import (  # noqa: E402
     Answer,
     LeitnerState,
     QuestionKind,

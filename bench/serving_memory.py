@@ -1,6 +1,6 @@
 """Resident memory of a serving process: load the Predictor, identify photos.
 
-A fresh Python process (so nothing from this one counts) imports `serve.predictor`,
+A fresh Python process (so nothing from this one counts) imports `serve.identify.predictor`,
 loads the bundle, identifies a 12-megapixel phone JPEG a few times, then a batch of
 dataset photos with `identify_many`; it reports its resident set (VmRSS) after each
 step and its peak (VmHWM) at the end.
@@ -35,8 +35,8 @@ def rss():
     return float("nan")
 
 steps = [("python started", rss())]
-from serve.predictor import Predictor
-steps.append(("imported serve.predictor", rss()))
+from serve.identify.predictor import Predictor
+steps.append(("imported serve.identify.predictor", rss()))
 p = Predictor.load({bundle!r}, threads={threads})
 steps.append(("Predictor loaded", rss()))
 for _ in range(3):

@@ -1,7 +1,7 @@
 """`python -m serve`: start the app; `python -m serve users ...`: manage accounts.
 
     python -m serve [--host 127.0.0.1] [--port 7860] [--data-dir data] [--photos DIR ...]
-    python -m serve users add NAME --role officer      # see serve/users_cli.py
+    python -m serve users add NAME --role officer      # see serve/records/users_cli.py
 
 First start with no user at all: on a loopback address a demo set of users (admin,
 trainer, officer, trainee) is created with random passwords, printed once. On a
@@ -17,8 +17,8 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from .auth import Role, UnsafeBind, check_bind_safety, is_loopback
-from .context import DEFAULT_PHOTOS, AppConfig, AppContext
+from serve.records.auth import Role, UnsafeBind, check_bind_safety, is_loopback
+from serve.context import DEFAULT_PHOTOS, AppConfig, AppContext
 
 DEMO_USERS = (("admin", Role.ADMIN), ("trainer", Role.TRAINER), ("officer", Role.OFFICER),
               ("trainee", Role.TRAINEE))
@@ -68,7 +68,7 @@ def prepare_users(ctx: AppContext, host: str, out=sys.stdout) -> list[tuple[str,
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     if args_in[:1] == ["users"]:
-        from .users_cli import main as users_main
+        from serve.records.users_cli import main as users_main
 
         return users_main(args_in[1:])
     args = _parser().parse_args(args_in)
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UnsafeBind, NoUsers) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from .app import build_app, launch
+    from serve.app import build_app, launch
 
     demo = build_app(ctx)
     threading.Thread(target=warm_up, args=(ctx,), name="warm-up", daemon=True).start()
@@ -92,7 +92,7 @@ def warm_up(ctx: AppContext) -> None:
     """Load the model, the quiz photos and the heat-map model in the background, so the
     first officer does not wait for them. Failures are left to the first request to report."""
     try:
-        from .heatmap import HeatMapper
+        from serve.identify.heatmap import HeatMapper
 
         predictor = ctx.predictor()
         ctx.quiz.pool()

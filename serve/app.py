@@ -1,5 +1,5 @@
 """The Gradio app: layout only. Each tab lives in its own module; every handler checks
-the user's role on the server (`serve.ui.enter`) and speaks the user's language.
+the user's role on the server (`serve.ui.common.enter`) and speaks the user's language.
 
     ctx = AppContext(AppConfig(data_dir=Path("data")))
     demo = build_app(ctx)
@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .auth import Permission, can
-from .context import AppContext
-from .i18n import LANGUAGE_NAMES, LANGUAGES, t
-from .tab_cohort import build_cohort_tab
-from .tab_history import build_history_tab
-from .tab_identify import build_identify_tab
-from .tab_quiz import build_quiz_tab
-from .ui import LANGUAGE_AUDIT, Texts, enter, error
+from serve.records.auth import Permission, can
+from serve.context import AppContext
+from serve.i18n import LANGUAGE_NAMES, LANGUAGES, t
+from serve.ui.cohort import build_cohort_tab
+from serve.ui.history import build_history_tab
+from serve.ui.identify import build_identify_tab
+from serve.ui.quiz import build_quiz_tab
+from serve.ui.common import LANGUAGE_AUDIT, Texts, enter, error
 
-from .tab_trainer import build_trainer_tab
+from serve.ui.trainer import build_trainer_tab
 
 DEFAULT_CONCURRENCY = 4
 

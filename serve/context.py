@@ -16,10 +16,10 @@ from pathlib import Path
 
 from species_data import PACKAGED_DIR, Catalogue, load_catalogue
 
-from .auth import Permission, PermissionDenied, require
-from .photo_store import PhotoStore
-from .records import Store
-from .records_schema import User
+from serve.records.auth import Permission, PermissionDenied, require
+from species_data.photo_store import PhotoStore
+from serve.records.store import Store
+from serve.records.schema import User
 
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 
@@ -64,7 +64,7 @@ class AppContext:
     @cached_property
     def quiz(self):
         """The quiz service (photo pools, sessions); built once, on first use."""
-        from .quiz_service import QuizService
+        from serve.quiz.service import QuizService
 
         with self._quiz_lock:  # its own lock: building it reads the catalogue, which takes _lock
             return self.__dict__.get("quiz") or QuizService(self)
@@ -88,7 +88,7 @@ class AppContext:
     # --- model -----------------------------------------------------------
     def predictor(self):
         """The published model; reloaded when `models/current` points elsewhere."""
-        from .predictor import Predictor
+        from serve.identify.predictor import Predictor
 
         link = self.config.models_dir / "current"
         if not link.exists():

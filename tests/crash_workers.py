@@ -10,7 +10,7 @@ Scenarios: photos, cases, catalogue, publish, save_bundle (see each function).
 
 Crash points: with CRASH_AT=k in the environment the worker SIGKILLs itself just before
 the k-th file-system step (rename, atomic swap, symlink, tree delete) taken by the module
-under test (serve.photo_store, species_data.catalogue_write, train.bundle), so a chosen gap
+under test (species_data.photo_store, species_data.catalogue_write, train.bundle), so a chosen gap
 between two steps is hit every time, not only when a random delay happens to land there.
 A save_bundle worker that gets past its last step prints `done`. CRASH_NO_EXCHANGE=1
 forces the portable two-rename path `save_bundle` takes where no atomic swap exists.
@@ -57,11 +57,11 @@ def make_image(i: int) -> bytes:
 
 
 def photos(root: str, url: str, start: str) -> None:
-    import serve.photo_store
-    from serve.photo_store import PhotoStore, sniff_ext
-    from serve.records import Store
+    import species_data.photo_store
+    from species_data.photo_store import PhotoStore, sniff_ext
+    from serve.records.store import Store
 
-    arm_crash_point(serve.photo_store)
+    arm_crash_point(species_data.photo_store)
     store, db = PhotoStore(Path(root)), Store.open(url)
     for i in itertools.count(int(start)):
         data = make_image(i)
@@ -74,7 +74,7 @@ def photos(root: str, url: str, start: str) -> None:
 # --- (4) case records --------------------------------------------------------------------
 
 def cases(url: str) -> None:
-    from serve.records import Store
+    from serve.records.store import Store
 
     db = Store.open(url, bcrypt_rounds=4)
     if db.get_user("ana") is None:

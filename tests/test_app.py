@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from serve.i18n import t
-from serve.ui import browser_language, pick_language
+from serve.ui.common import browser_language, pick_language
 from tests.helpers import free_port, password
 
 USERS = {"olga": "officer", "oscar": "officer", "tina": "trainee", "tom": "trainee",
@@ -311,7 +311,7 @@ def test_first_start_creates_demo_users_on_loopback_only(tmp_path):
     import io
 
     from serve.__main__ import NoUsers, prepare_users
-    from serve.auth import UnsafeBind
+    from serve.records.auth import UnsafeBind
     from serve.context import AppConfig, AppContext
 
     ctx = AppContext(AppConfig(data_dir=tmp_path / "data", bcrypt_rounds=4))
@@ -379,7 +379,7 @@ def test_browser_shows_role_tabs_and_switches_language(server):
 def test_species_sheet_and_lookalike_pairs(photos_root):
     from species_data import PACKAGED_DIR, load_catalogue
 
-    from serve.species_card import card_markdown, lookalike_gallery, separating_cue
+    from serve.identify.species_card import card_markdown, lookalike_gallery, separating_cue
 
     catalogue = load_catalogue(PACKAGED_DIR)
     entry = catalogue["ivory_carving"]

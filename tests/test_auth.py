@@ -8,12 +8,12 @@ import bcrypt
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from serve import auth
-from serve.auth import (PERMISSIONS, Permission, PermissionDenied, Role, UnsafeBind,
+from serve.records import auth
+from serve.records.auth import (PERMISSIONS, Permission, PermissionDenied, Role, UnsafeBind,
                         WeakPassword, can, check_bind_safety, hash_password, is_loopback,
                         is_weak_default, require, validate_password, verify_password)
-from serve.records import Store
-from serve.users_cli import main as users_main
+from serve.records.store import Store
+from serve.records.users_cli import main as users_main
 
 
 @pytest.fixture(autouse=True)

@@ -41,7 +41,7 @@ def corpus(tmp_path_factory, photos_root) -> tuple[Path, list[Case]]:
 
 @pytest.fixture(scope="module")
 def predictor(model_bundle):
-    from serve.predictor import Predictor
+    from serve.identify.predictor import Predictor
 
     return Predictor.load(model_bundle)
 
@@ -153,7 +153,7 @@ def test_identify_accepts_or_refuses_each_case_as_declared(corpus, predictor):
 
 
 def test_batch_command_gives_one_row_per_file_and_errors_on_refused_ones(corpus, model_bundle, tmp_path, capsys):
-    from serve.predict import display, main
+    from serve.identify.batch import display, main
 
     folder, cases = corpus
     before = _snapshot(folder)

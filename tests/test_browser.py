@@ -78,7 +78,7 @@ def app(tmp_path_factory, model_bundle, photos_root):
 def confident_photo(ctx, photos_root: Path) -> tuple[Path, object]:
     """A test-split ivory carving (else giant panda) photo the served model identifies
     correctly with high confidence, and its identification."""
-    from serve.decisions import DecisionKind
+    from serve.identify.decisions import DecisionKind
     from species_data.dataset import Split, scan
 
     predictor = ctx.predictor()
@@ -119,7 +119,7 @@ def identify_in_page(page, photo: Path) -> None:
 
 
 def test_officer_identifies_a_photo_saves_a_case_and_finds_it_in_history(app, new_page, photos_root):
-    from serve.species_card import appendix_text
+    from serve.identify.species_card import appendix_text
 
     ctx = app.ctx
     photo, ident = confident_photo(ctx, photos_root)
@@ -314,7 +314,7 @@ def seahorse_photos(photos_root: Path) -> tuple[list[Path], list[Path]]:
 
 
 def test_trainer_adds_a_class_publishes_it_and_an_officer_gets_it(trainer_app, new_page, photos_root):
-    from serve.decisions import DecisionKind
+    from serve.identify.decisions import DecisionKind
 
     ctx = trainer_app.ctx
     base = ctx.predictor()

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from serve.decisions import DecisionKind, Thresholds as ServeThresholds, decide
+from serve.identify.decisions import DecisionKind, Thresholds as ServeThresholds, decide
 from train.bundle import Thresholds
 from train.calibrate import decide_many, group_matrix
 from train.metrics import choose_threshold, evaluate_probs

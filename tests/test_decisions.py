@@ -1,4 +1,4 @@
-"""serve.decisions: each branch and boundary of decide(), bad input, wording invariants."""
+"""serve.identify.decisions: each branch and boundary of decide(), bad input, wording invariants."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from serve.decisions import (
+from serve.identify.decisions import (
     Decision,
     DecisionKind,
     Thresholds,

@@ -182,7 +182,7 @@ def photos(tmp_path_factory):
 
 @pytest.mark.model
 def test_tiny_finetune_writes_a_bundle_whose_probabilities_round_trip(photos, tmp_path):
-    from serve.predictor import Predictor
+    from serve.identify.predictor import Predictor
     from train.bundle import Bundle
     from train.finetune import finetune
     from train.head import softmax

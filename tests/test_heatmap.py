@@ -1,4 +1,4 @@
-"""serve.heatmap: Grad-CAM is wired to the last conv block (backbone.bn2) of the bundle's
+"""serve.identify.heatmap: Grad-CAM is wired to the last conv block (backbone.bn2) of the bundle's
 torch model. An object pasted into one corner of a blank canvas must light up that
 corner; hooking an early layer must give a different map."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from serve.heatmap import GradCam, HeatMapper, target_layer
+from serve.identify.heatmap import GradCam, HeatMapper, target_layer
 
 pytestmark = pytest.mark.model
 

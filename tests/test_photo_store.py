@@ -8,8 +8,8 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from serve import photo_store
-from serve.photo_store import PhotoStore, UnsafePath, sniff_ext
+from species_data import photo_store
+from species_data.photo_store import PhotoStore, UnsafePath, sniff_ext
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

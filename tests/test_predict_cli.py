@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from serve.predict import Identifier, Photo, Row, display, items, main, to_csv, walk
+from serve.identify.batch import Identifier, Photo, Row, display, items, main, to_csv, walk
 from species_data import load_catalogue
 from tests.badinputs import make_zip
 
@@ -27,13 +27,13 @@ def first_photos(photos_root: Path, n: int) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def predictor(model_bundle):
-    from serve.predictor import Predictor
+    from serve.identify.predictor import Predictor
 
     return Predictor.load(model_bundle)
 
 
 def test_batch_results_equal_single_photo_results(predictor, photos_root):
-    from serve.predictor import Identification
+    from serve.identify.predictor import Identification
 
     paths = first_photos(photos_root, 12)
     assert len(paths) == 12
@@ -154,8 +154,8 @@ class FakePredictor:
         self.calls = []
 
     def identify_many(self, pairs, batch_size=16, progress=None):
-        from serve.decisions import Decision, DecisionKind
-        from serve.predictor import Failure, Identification
+        from serve.identify.decisions import Decision, DecisionKind
+        from serve.identify.predictor import Failure, Identification
 
         pairs = list(pairs)
         self.calls.append(len(pairs))

@@ -1,4 +1,4 @@
-"""serve.quiz and serve.quiz_schedule: syllabus, distractors, photos, Leitner boxes,
+"""serve.quiz.engine and serve.quiz.schedule: syllabus, distractors, photos, Leitner boxes,
 mastery, certification, summary. Deterministic: every rng is seeded."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from serve.quiz import (
+from serve.quiz.engine import (
     APPENDIX_CHOICES,
     NEXT_STEPS,
     Answer,
@@ -40,7 +40,7 @@ from serve.quiz import (
     summary_messages,
     trainee_confusions,
 )
-from serve.quiz_schedule import INTERVALS, N_BOXES, CardState
+from serve.quiz.schedule import INTERVALS, N_BOXES, CardState
 
 # Pangolins (4), parrots (3), reptiles (3): the white-bellied pangolin has one catalogue
 # look-alike and is confused by the model with the tree pangolin... and a python.

@@ -1,4 +1,4 @@
-"""serve.quiz_service: the quiz pool from catalogue + photo folders + the bundle's confusion
+"""serve.quiz.service: the quiz pool from catalogue + photo folders + the bundle's confusion
 matrix; sessions stored with their answers server side; one answer per question, by its
 own trainee; Leitner memory persisted and resumed after a restart; certification."""
 from __future__ import annotations
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from serve.auth import PermissionDenied
+from serve.records.auth import PermissionDenied
 from serve.context import AppConfig, AppContext
-from serve.quiz import Difficulty, QuestionKind, QuizError, SyllabusScope
-from serve.quiz_service import QuizService, QuizSettings, public_of
-from serve.records import AlreadyAnswered, NotFound
+from serve.quiz.engine import Difficulty, QuestionKind, QuizError, SyllabusScope
+from serve.quiz.service import QuizService, QuizSettings, public_of
+from serve.records.store import AlreadyAnswered, NotFound
 
 CLASSES = ("ivory_carving", "bone_carving", "walrus_ivory_carving", "tiger", "elephant")
 PER_CLASS = 3
@@ -196,7 +196,7 @@ def test_cohort_report(service):
 
 
 def test_public_view_of_a_question_has_no_answer(service):
-    from serve.quiz import next_question, LeitnerState
+    from serve.quiz.engine import next_question, LeitnerState
 
     pool = service.pool()
     q = next_question(pool, list(CLASSES), LeitnerState(), 0, random.Random(3))
@@ -213,7 +213,7 @@ def test_photos_unlike_their_class_are_not_asked_and_the_example_is_typical(
         tmp_path, data_dir, photos_root):
     """With the model's embedding cache, off-class photos filed under a class (a river gorge
     and tiger nuts under "tiger") are screened out; the example is the most typical photo."""
-    from serve.quiz_photos import embedding_cache
+    from serve.quiz.photos import embedding_cache
 
     real_cache = Path(__file__).resolve().parents[1] / "data" / "embeddings"
     folder = photos_root / "tiger"

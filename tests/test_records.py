@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from serve.auth import PermissionDenied, Role
-from serve.records import (AlreadyAnswered, AlreadyExists, CaseAction, NotFound,
+from serve.records.auth import PermissionDenied, Role
+from serve.records.store import (AlreadyAnswered, AlreadyExists, CaseAction, NotFound,
                            QuizClosed, QuizQuestionSpec, Store, User)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +76,7 @@ def test_data_survives_reopen(url, store):
 
 
 def test_acknowledged_case_survives_sigkill(url, store):
-    script = ("import os, signal, sys; from serve.records import Store; "
+    script = ("import os, signal, sys; from serve.records.store import Store; "
               "s = Store.open(sys.argv[1]); "
               "c = s.add_case(officer='ana', action='referred', label='Testudo graeca', "
               "decision='uncertain', prediction={}, model_version='m'); "

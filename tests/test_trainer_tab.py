@@ -10,8 +10,8 @@ import gradio as gr
 import pytest
 
 from serve.context import AppConfig, AppContext
-from serve.trainer_handlers import TrainerHandlers
-from serve.trainer_views import EntryForm
+from serve.ui.trainer_handlers import TrainerHandlers
+from serve.ui.trainer_views import EntryForm
 from tests.trainer_world import NEW_CLASS, build_world, fresh_world
 
 PASSWORD = "a-long-test-password"
@@ -85,8 +85,8 @@ def test_a_refusal_names_what_is_missing(app):
 
 
 def test_the_tab_builds_with_named_api_endpoints(app):
-    from serve.tab_trainer import build_trainer_tab
-    from serve.ui import Texts
+    from serve.ui.trainer import build_trainer_tab
+    from serve.ui.common import Texts
 
     _, ctx, _, tmp_path = app
     with gr.Blocks() as demo:

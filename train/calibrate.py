@@ -4,7 +4,7 @@ Everything here is chosen on the validation split (and, for the choice of the
 out-of-catalogue score only, on a tuning half of the out-of-catalogue photos);
 the test split and the other half of the out-of-catalogue photos only report.
 
-The vectorised decision rule mirrors `serve.decisions.decide` (a test checks
+The vectorised decision rule mirrors `serve.identify.decisions.decide` (a test checks
 they agree): UNKNOWN if the out-of-catalogue score exceeds its threshold, else
 IDENTIFIED if the top probability passes `identify`, else GROUP if the most
 probable group (of 2+ classes) passes `group`, else UNKNOWN.

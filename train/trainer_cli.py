@@ -8,7 +8,7 @@ operations from the command line, for bulk ingestion and scripted updates.
     python -m train rollback v1 --reason "v2 misses seahorses"
 
 `add-photos` and `--from-store` use the app's photo store and records database
-(`serve.photo_store`, `serve.records`, imported only by these commands); every change
+(`species_data.photo_store`, `serve.records.store`, imported only by these commands); every change
 is written to the audit log as user `cli`.
 """
 from __future__ import annotations
@@ -65,7 +65,7 @@ def add_subcommands(sub) -> None:
 
 def _store(db: str | None, data_dir: Path, create: bool = True):
     """The app's records database, or None when it does not exist and `create` is False."""
-    from serve.records import Store
+    from serve.records.store import Store
 
     path = Path(data_dir) / "records.db"
     if db is None and not create and not path.exists():
@@ -108,7 +108,7 @@ def _verdict_line(v) -> str:
 
 
 def add_photos(args) -> int:
-    from serve.photo_store import PhotoStore, sniff_ext
+    from species_data.photo_store import PhotoStore, sniff_ext
     from species_data import PACKAGED_DIR, load_catalogue
     from species_data.quality import summarise
 
@@ -153,7 +153,7 @@ def quick_update_cmd(args) -> int:
         if store is None:
             print(f"no records database under {args.data_dir}; nothing to take from the store", file=sys.stderr)
             return 2
-        from serve.photo_store import PhotoStore
+        from species_data.photo_store import PhotoStore
 
         files = PhotoStore(args.data_dir / "photos")
         for p in store.all_photos(include_removed=True):

@@ -17,8 +17,8 @@ import getpass
 import sys
 from typing import Sequence
 
-from serve.auth import Role, WeakPassword, validate_password
-from serve.records import AlreadyExists, NotFound, Store
+from serve.records.auth import Role, WeakPassword, validate_password
+from serve.records.store import AlreadyExists, NotFound, Store
 
 DEFAULT_DB = "sqlite:///data/records.db"
 

@@ -84,7 +84,7 @@ class PermissionDenied(Exception):
 
 
 class HasRole(Protocol):
-    """Anything with a name and a role, e.g. `serve.records.User`."""
+    """Anything with a name and a role, e.g. `serve.records.store.User`."""
 
     name: str
     role: Role

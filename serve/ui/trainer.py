@@ -3,18 +3,18 @@
     with gr.Tab(t("app.tab.trainer", lang)):
         build_trainer_tab(ctx)
 
-Layout only: the handlers live in `serve/trainer_handlers.py` (each checks the
+Layout only: the handlers live in `serve/ui/trainer_handlers.py` (each checks the
 caller's permission first and writes the audit log); the views they render in
-`serve/trainer_views.py`. Every event has an `api_name` starting with `trainer_`.
+`serve/ui/trainer_views.py`. Every event has an `api_name` starting with `trainer_`.
 """
 from pathlib import Path
 
 import gradio as gr
 
-from .context import AppContext
-from .i18n import t
-from .trainer_handlers import TrainerHandlers
-from .trainer_views import EntryForm
+from serve.context import AppContext
+from serve.i18n import t
+from serve.ui.trainer_handlers import TrainerHandlers
+from serve.ui.trainer_views import EntryForm
 
 KINDS = ("whole_animal", "part_or_product", "lookalike")
 APPENDICES = ("I", "II", "III", "none")
@@ -24,7 +24,7 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
                       retrain_mode: str = "finetune") -> TrainerHandlers:
     """Lay out the tab inside the caller's `gr.Tab` and wire its events; returns the handlers.
 
-    `texts` (a `serve.ui.Texts`): labels, buttons and sub-tab names are registered with it
+    `texts` (a `serve.ui.common.Texts`): labels, buttons and sub-tab names are registered with it
     so the app re-renders them in each user's language; without it they are in `lang`."""
     h = TrainerHandlers(ctx, card_dir=card_dir, retrain_mode=retrain_mode)
     L = lambda key, **kw: t(f"trainer.ui.{key}", lang, **kw)  # noqa: E731

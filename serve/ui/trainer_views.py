@@ -9,7 +9,7 @@ import html
 from dataclasses import dataclass, fields
 from typing import Any, Iterable, Mapping, Sequence
 
-from .i18n import t
+from serve.i18n import t
 
 
 # --- catalogue form ------------------------------------------------------------------------

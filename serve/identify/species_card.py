@@ -9,8 +9,8 @@ from PIL import Image
 
 from species_data import Appendix, CatalogueEntry
 
-from .i18n import t
-from .ui import example_thumbnail, side_by_side
+from serve.i18n import t
+from serve.ui.common import example_thumbnail, side_by_side
 
 ExampleOf = Callable[[str], Path | None]  # class id -> a reference photo, if any
 

@@ -28,9 +28,9 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Callable, Collection, Mapping, Sequence
 
-from serve.decisions import normalise_appendix
+from serve.identify.decisions import normalise_appendix
 from serve.i18n import Message
-from serve.quiz_schedule import (  # re-exported: the app imports the quiz API from here
+from serve.quiz.schedule import (  # re-exported: the app imports the quiz API from here
     Answer, CertificationResult, GroupScore, LeitnerState, QuestionKind, QuizSummary,
     certification_check, certification_messages, mastery, next_class, record, summarise,
     summary_messages, trainee_confusions,

@@ -1,6 +1,6 @@
 """Trainer tab handlers for models: quick update, compare, publish, roll back, full retrain.
 
-A mixin of `serve.trainer_handlers.TrainerHandlers` (which holds the plumbing: `_require`,
+A mixin of `serve.ui.trainer_handlers.TrainerHandlers` (which holds the plumbing: `_require`,
 `_errors`, `_published`, `_changes`...). As there, each handler calls `_require` first and
 writes the audit log.
 """
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from .auth import Permission
-from .i18n import t
-from .trainer_views import comparison_html, job_text, update_summary, versions_rows
+from serve.records.auth import Permission
+from serve.i18n import t
+from serve.ui.trainer_views import comparison_html, job_text, update_summary, versions_rows
 
 
 class ModelHandlers:

@@ -10,7 +10,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from serve.records_schema import CaseAction
+from serve.records.schema import CaseAction
 
 _NAME_RE = re.compile(r"^[\w][\w.@-]{0,63}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")

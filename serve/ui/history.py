@@ -11,10 +11,10 @@ from typing import Any
 
 import gradio as gr
 
-from .auth import Permission, can
-from .i18n import t
-from .records_schema import CaseAction
-from .ui import Texts, download_file, enter, error, namer, user_errors
+from serve.records.auth import Permission, can
+from serve.i18n import t
+from serve.records.schema import CaseAction
+from serve.ui.common import Texts, download_file, enter, error, namer, user_errors
 
 COLUMNS = ("id", "date", "officer", "shipment", "action", "species", "decision", "model", "note")
 

@@ -1,7 +1,7 @@
 """What to ask when, and how well it is known: scheduling, answer history, mastery.
 
 Holds the records the quiz history is made of (`QuestionKind`, `Answer`), so that
-this module does not import `serve.quiz`; the app imports them from `serve.quiz`,
+this module does not import `serve.quiz.engine`; the app imports them from `serve.quiz.engine`,
 which re-exports them.
 
 Scheduler: a **Leitner box** system (Sebastian Leitner, "So lernt man lernen", 1972).
@@ -44,7 +44,7 @@ VERSION = 1
 
 
 class QuestionKind(Enum):
-    """The four kinds of quiz question (see serve.quiz)."""
+    """The four kinds of quiz question (see serve.quiz.engine)."""
 
     IDENTIFY = "identify"  # what is this?
     APPENDIX = "appendix"  # which CITES appendix?
@@ -213,7 +213,7 @@ def next_class(
 
 
 class Graded(Protocol):
-    """What mastery needs from an answer record (serve.quiz.Answer satisfies it)."""
+    """What mastery needs from an answer record (serve.quiz.engine.Answer satisfies it)."""
 
     @property
     def class_id(self) -> str: ...

@@ -21,14 +21,14 @@ import gradio as gr
 
 from species_data.images import content_hash
 
-from .auth import Permission, can
-from .decisions import DecisionKind, advice, strictest_appendix
-from .heatmap import HeatMapper
-from .i18n import t
-from .predictor import Failure, Identification
-from .records_schema import CaseAction
-from .species_card import appendix_text, card_markdown, lookalike_gallery
-from .ui import Texts, download_file, enter, error, namer, option_list, user_errors
+from serve.records.auth import Permission, can
+from serve.identify.decisions import DecisionKind, advice, strictest_appendix
+from serve.identify.heatmap import HeatMapper
+from serve.i18n import t
+from serve.identify.predictor import Failure, Identification
+from serve.records.schema import CaseAction
+from serve.identify.species_card import appendix_text, card_markdown, lookalike_gallery
+from serve.ui.common import Texts, download_file, enter, error, namer, option_list, user_errors
 
 CONCURRENCY = "model"  # identify and heat maps share the model: one queue
 

@@ -1,13 +1,13 @@
 """The Python API the app and the batch command share.
 
-    from serve.predictor import Predictor
+    from serve.identify.predictor import Predictor
     p = Predictor.load("data/models/current")
     r = p.identify("photo.jpg")          # path, bytes or PIL image
     r.decision.kind, r.decision.label, r.top
 
 The path of a photo: safe decode (reduced-scale JPEG decode) -> the bundle's
 preprocessing -> ONNX Runtime forward -> temperature softmax and the
-out-of-catalogue score -> `serve.decisions.decide`.
+out-of-catalogue score -> `serve.identify.decisions.decide`.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from train.head import softmax
 from train.preprocess import load_input
 from train.runtime import ModelRunner, Outputs
 
-from .decisions import Decision, Thresholds, decide
+from serve.identify.decisions import Decision, Thresholds, decide
 
 # Photos per network run in `identify_many`: ONNX Runtime's activations grow with the
 # batch (two lanes at 32: ~0.9 GB resident; at 8: ~0.4 GB) while photos/s barely moves.

@@ -1,5 +1,5 @@
 """Quiz sessions, answers, spaced-repetition memory and certificates: the trainee's
-part of the records store, mixed into `serve.records.Store` (same engine, same rules:
+part of the records store, mixed into `serve.records.store.Store` (same engine, same rules:
 each method is one short transaction returning frozen records)."""
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from serve.auth import PermissionDenied
-from serve.records_errors import AlreadyAnswered, NotFound, QuizClosed
-from serve.records_schema import (Certificate, CertificateRow, MemoryRow, QuizAnswer, QuizAnswerRow,
+from serve.records.auth import PermissionDenied
+from serve.records.errors import AlreadyAnswered, NotFound, QuizClosed
+from serve.records.schema import (Certificate, CertificateRow, MemoryRow, QuizAnswer, QuizAnswerRow,
                                   QuizQuestionRow, QuizQuestionSpec, QuizSession, QuizSessionRow)
-from serve.records_checks import aware, check_json, check_text, now
+from serve.records.checks import aware, check_json, check_text, now
 
 
 def _own_session(s: Session, session_id: int, trainee: str, verb: str) -> QuizSessionRow:

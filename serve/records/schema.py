@@ -21,7 +21,7 @@ from sqlalchemy import (JSON, Boolean, DateTime, Enum, ForeignKey, Integer, Stri
                         TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from serve.auth import Role
+from serve.records.auth import Role
 
 SCHEMA_VERSION = 1
 

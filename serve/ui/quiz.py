@@ -15,14 +15,14 @@ from datetime import datetime, timezone
 
 import gradio as gr
 
-from .auth import Permission
-from .heatmap import HeatMapper
-from .i18n import t
-from .quiz import (Difficulty, NameStyle, PublicQuestion, QuestionKind, SyllabusScope,
+from serve.records.auth import Permission
+from serve.identify.heatmap import HeatMapper
+from serve.i18n import t
+from serve.quiz.engine import (Difficulty, NameStyle, PublicQuestion, QuestionKind, SyllabusScope,
                    certification_messages, choice_message, feedback, summary_messages)
-from .quiz_service import QuizService, QuizSettings, Report, prompt_of
-from .species_card import card_markdown, separating_cue
-from .ui import (Texts, download_file, enter, error, example_thumbnail, namer, option_list,
+from serve.quiz.service import QuizService, QuizSettings, Report, prompt_of
+from serve.identify.species_card import card_markdown, separating_cue
+from serve.ui.common import (Texts, download_file, enter, error, example_thumbnail, namer, option_list,
                  side_by_side, thumbnail, user_errors)
 
 PHOTO_SIDE = 512

@@ -1,4 +1,4 @@
-"""Glue between the pure quiz logic (`serve.quiz`) and the app's data.
+"""Glue between the pure quiz logic (`serve.quiz.engine`) and the app's data.
 
     service = QuizService(ctx)
     session = service.start("tina", QuizSettings(length=10))     # questions stored in the DB
@@ -11,7 +11,7 @@ classes without photos), the photo folders (`config.photo_roots`, <class_id>/<im
 plus the photo store, and the published model's validation confusion matrix.
 
 Folder photos unlike their class are screened out and each class gets a typical example
-photo (see `serve.quiz_photos`).
+photo (see `serve.quiz.photos`).
 
 Photo ids are the SHA-256 of the photo bytes: stable across restarts (a resumed quiz
 finds its photos again) and opaque (they do not name the species). Every question of a
@@ -34,14 +34,14 @@ from typing import Any, Mapping
 
 from species_data import Kind
 
-from .auth import PermissionDenied
-from .i18n import Message
-from .quiz import (Answer, CertificationResult, Difficulty, LeitnerState, NameStyle,
+from serve.records.auth import PermissionDenied
+from serve.i18n import Message
+from serve.quiz.engine import (Answer, CertificationResult, Difficulty, LeitnerState, NameStyle,
                    PoolExhausted, Question, QuestionKind, QuizClass, QuizError, QuizPool,
                    QuizSummary, Syllabus, SyllabusScope, certification_check, grade,
                    next_question, record, summarise)
-from .quiz_photos import QuizPhotos, confusion_rates, scan_photos
-from .records import Certificate, NotFound, QuizAnswer, QuizQuestion, QuizQuestionSpec, QuizSession
+from serve.quiz.photos import QuizPhotos, confusion_rates, scan_photos
+from serve.records.store import Certificate, NotFound, QuizAnswer, QuizQuestion, QuizQuestionSpec, QuizSession
 
 MEMORY_KEY = "leitner"
 MIN_LENGTH, MAX_LENGTH = 1, 100

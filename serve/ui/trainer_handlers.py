@@ -3,7 +3,7 @@
 Every handler takes `request: gr.Request` last and calls `ctx.require(request.username,
 Permission.X)` before anything else, so a trainee or officer is refused at the server,
 through the web page and through the API alike. Every change is written to the audit
-log. Handlers return plain values for the tab's components (see `serve/tab_trainer.py`);
+log. Handlers return plain values for the tab's components (see `serve/ui/trainer.py`);
 failures become `gr.Error` with a translated message.
 """
 import threading
@@ -19,13 +19,13 @@ from species_data.images import ImageDecodeError
 from species_data.quality import (KnownPhoto, PhashCache, QualityGate, UploadVerdict, VerdictCode,
                                   known_from_manifest, summarise)
 
-from .auth import Permission, PermissionDenied
-from .context import AppContext
-from .i18n import t
-from .photo_store import sniff_ext
-from .records import AlreadyExists, NotFound
-from .trainer_models import ModelHandlers
-from .trainer_views import EntryForm, flag_rows, form_from_mapping, form_to_mapping, history_rows, verdict_rows
+from serve.records.auth import Permission, PermissionDenied
+from serve.context import AppContext
+from serve.i18n import t
+from species_data.photo_store import sniff_ext
+from serve.records.store import AlreadyExists, NotFound
+from serve.ui.trainer_models import ModelHandlers
+from serve.ui.trainer_views import EntryForm, flag_rows, form_from_mapping, form_to_mapping, history_rows, verdict_rows
 
 try:  # written by another engineer; uploads of single images work without it
     from species_data.zipimport import ZipImportError, iter_zip_images
@@ -40,7 +40,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 
 def _thumb(path, side: int = 200):
     """A small decoded copy for a gallery (photos may live outside the folders Gradio serves)."""
-    from .ui import thumbnail
+    from serve.ui.common import thumbnail
 
     try:
         return thumbnail(str(path), side)
@@ -51,7 +51,7 @@ def _thumb(path, side: int = 200):
 def _language(ctx, user, request) -> str:
     """The user's language by the app's rule (explicit choice, else the browser's, else stored)."""
     try:
-        from .ui import user_language
+        from serve.ui.common import user_language
     except ImportError:  # pragma: no cover - the app module is another engineer's
         return getattr(user, "language", None) or "en"
     return user_language(ctx, user, request)

@@ -11,10 +11,10 @@ from datetime import datetime, timedelta, timezone
 
 import gradio as gr
 
-from .auth import Permission
-from .i18n import t
-from .quiz_service import CERT_THRESHOLD, CohortReport
-from .ui import Texts, download_file, enter, namer, user_errors
+from serve.records.auth import Permission
+from serve.i18n import t
+from serve.quiz.service import CERT_THRESHOLD, CohortReport
+from serve.ui.common import Texts, download_file, enter, namer, user_errors
 
 
 def cohort_csv(report: CohortReport, name_of) -> str:

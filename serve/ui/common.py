@@ -22,11 +22,11 @@ from PIL import Image
 
 from species_data.images import ImageDecodeError, decode_image
 
-from .auth import Permission, PermissionDenied, can
-from .i18n import LANGUAGES, normalise_language, t
-from .quiz import QuizError
-from .records import RecordError
-from .records_schema import User
+from serve.records.auth import Permission, PermissionDenied, can
+from serve.i18n import LANGUAGES, normalise_language, t
+from serve.quiz.engine import QuizError
+from serve.records.store import RecordError
+from serve.records.schema import User
 
 LANGUAGE_AUDIT = "user.set_language"
 

@@ -5,14 +5,14 @@ Open it once per process and share it between threads:
     store = Store.open("sqlite:///data/records.db")     # or postgresql+psycopg://...
 
 Every method is its own short transaction and returns frozen dataclasses from
-`serve.records_schema` (re-exported here); ORM objects never leave this module.
+`serve.records.schema` (re-exported here); ORM objects never leave this module.
 
 SQLite settings (per connection): WAL journal, `synchronous=FULL` (a record whose method
 has returned survives SIGKILL and power loss), foreign keys on, a busy timeout. Writes
 start with `BEGIN IMMEDIATE`, so concurrent writers queue on the busy timeout instead of
 failing on a read-to-write lock upgrade. Reads use plain deferred transactions.
 
-Role checks belong to the caller (`serve.auth.require`); the store enforces only
+Role checks belong to the caller (`serve.records.auth.require`); the store enforces only
 ownership rules that protect data: a quiz is answered once, in its own session, by its
 own trainee.
 """
@@ -30,15 +30,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from serve.auth import (PermissionDenied, Role, hash_password, is_weak_default, parse_role,
+from serve.records.auth import (PermissionDenied, Role, hash_password, is_weak_default, parse_role,
                         verify_password)
-from serve.records_schema import (AUDIT_GUARD_POSTGRESQL, AUDIT_GUARD_SQLITE, SCHEMA_VERSION,
+from serve.records.schema import (AUDIT_GUARD_POSTGRESQL, AUDIT_GUARD_SQLITE, SCHEMA_VERSION,
                                   AuditEntry, AuditRow, Base, Case, CaseAction, CaseRow,
                                   Certificate, PhotoMatch,
                                   PhotoRecord, PhotoRow, QuizAnswer,
                                   QuizQuestion, QuizQuestionSpec, QuizSession,
                                   SchemaInfoRow, User, UserRow)
-from serve.records_checks import (aware, check_json, check_language, check_name, check_phash, check_sha256,
+from serve.records.checks import (aware, check_json, check_language, check_name, check_phash, check_sha256,
                                   check_text, hamming, like_pattern, now, parse_action)
 
 __all__ = [
@@ -49,8 +49,8 @@ __all__ = [
 ]
 
 
-from serve.records_errors import AlreadyAnswered, AlreadyExists, NotFound, QuizClosed, RecordError  # noqa: E402,F401
-from serve.records_quiz import QuizRecords  # noqa: E402
+from serve.records.errors import AlreadyAnswered, AlreadyExists, NotFound, QuizClosed, RecordError  # noqa: E402,F401
+from serve.records.quiz import QuizRecords  # noqa: E402
 
 
 # --- engine ---------------------------------------------------------------------------
