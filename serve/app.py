@@ -17,7 +17,6 @@ from serve.ui.history import build_history_tab
 from serve.ui.identify import build_identify_tab
 from serve.ui.quiz import build_quiz_tab
 from serve.ui.common import LANGUAGE_AUDIT, Texts, enter, error
-
 from serve.ui.trainer import build_trainer_tab
 
 DEFAULT_CONCURRENCY = 4
@@ -47,8 +46,27 @@ def visible_tabs(user) -> list[str]:
     return [tab for tab, perms in TABS.items() if any(can(user, p) for p in perms)]
 
 
-def _trainer_tab(ctx: AppContext, texts: Texts) -> None:
-    build_trainer_tab(ctx, texts)
+class PageHandlers:
+    """Page-wide events: the page load (who is signed in, their tabs and language) and the
+    language picker. Both return one update per translated component."""
+
+    def __init__(self, ctx: AppContext, texts: Texts) -> None:
+        self.ctx = ctx
+        self.texts = texts
+
+    def on_load(self, request: gr.Request):
+        user, lang = enter(self.ctx, request)
+        return [_language(lang), _signed_in(user, lang), *self.texts.updates(lang, user)]
+
+    def set_language(self, code, request: gr.Request):
+        """Store the user's language -> every label and text re-rendered in it."""
+        user, lang = enter(self.ctx, request)
+        if code not in LANGUAGES:
+            raise error(lang, "app.error.invalid",
+                        detail=f"unknown language {code!r}; choose one of {', '.join(LANGUAGES)}")
+        self.ctx.store.set_language(user.name, code)
+        self.ctx.store.audit(user.name, LANGUAGE_AUDIT, {"language": code})
+        return [_language(code), _signed_in(user, code), *self.texts.updates(code, user)]
 
 
 def build_app(ctx: AppContext) -> gr.Blocks:
@@ -67,31 +85,17 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         with gr.Tabs():
             builders = {"identify": build_identify_tab, "history": build_history_tab,
                         "quiz": build_quiz_tab, "cohort": build_cohort_tab,
-                        "trainer": _trainer_tab}
+                        "trainer": build_trainer_tab}
             for name, build in builders.items():
                 with gr.Tab(visible=False) as tab:
                     build(ctx, texts)
                 texts.section(tab, f"app.tab.{name}",
                               visible=lambda user, name=name: name in visible_tabs(user))
 
+        h = PageHandlers(ctx, texts)
         outputs = [language, who, *texts.components]
-
-        def on_load(request: gr.Request):
-            user, lang = enter(ctx, request)
-            return [_language(lang), _signed_in(user, lang), *texts.updates(lang, user)]
-
-        def set_language(code, request: gr.Request):
-            """Store the user's language -> every label and text re-rendered in it."""
-            user, lang = enter(ctx, request)
-            if code not in LANGUAGES:
-                raise error(lang, "app.error.invalid",
-                            detail=f"unknown language {code!r}; choose one of {', '.join(LANGUAGES)}")
-            ctx.store.set_language(user.name, code)
-            ctx.store.audit(user.name, LANGUAGE_AUDIT, {"language": code})
-            return [_language(code), _signed_in(user, code), *texts.updates(code, user)]
-
-        demo.load(on_load, None, outputs, api_visibility="private")
-        language.input(set_language, [language], outputs, api_name="set_language")
+        demo.load(h.on_load, None, outputs, api_visibility="private")
+        language.input(h.set_language, [language], outputs, api_name="set_language")
     return demo
 
 

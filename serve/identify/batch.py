@@ -24,8 +24,6 @@ Exit status: 0 when at least one photo was identified, 1 when nothing could be r
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import re
@@ -39,6 +37,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from species_data.images import ImageSource
 from species_data.zipimport import ZipImportError, is_zip_bytes, iter_zip_images
+
+from serve.csv_safe import csv_text
 
 DEFAULT_MODEL = "data/models/current"
 DEFAULT_OVERLAY = Path("data/catalogue")
@@ -220,20 +220,13 @@ class Identifier:
             return results
 
 
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def to_csv(rows: Sequence[Row]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    table = []
     for r in rows:
         values = asdict(r)
         values["top5"] = json.dumps([list(x) for x in r.top5], ensure_ascii=False) if r.top5 else ""
-        writer.writerow([_cell(values[c]) for c in COLUMNS])
-    return buf.getvalue()
+        table.append([values[c] for c in COLUMNS])
+    return csv_text(COLUMNS, table, lineterminator="\n")
 
 
 def to_json(rows: Sequence[Row]) -> str:

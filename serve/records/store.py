@@ -18,8 +18,6 @@ own trainee.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from serve.csv_safe import csv_text
 from serve.records.auth import (PermissionDenied, Role, hash_password, is_weak_default, parse_role,
                         verify_password)
 from serve.records.schema import (AUDIT_GUARD_POSTGRESQL, AUDIT_GUARD_SQLITE, SCHEMA_VERSION,
@@ -95,12 +94,6 @@ def _make_engine(url: str, busy_timeout_s: float) -> Engine:
 
 CASE_CSV_COLUMNS = ("id", "created_at", "officer", "shipment_ref", "action", "label",
                     "decision", "model_version", "photo_sha256", "note", "prediction")
-
-
-def _csv_cell(value: Any) -> str:
-    # Spreadsheets run cells starting with = + - @ as formulas: neutralise them.
-    s = "" if value is None else str(value)
-    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
 
 
 class Store(QuizRecords):
@@ -279,14 +272,12 @@ class Store(QuizRecords):
         """CSV of `list_cases(**filters)` (default: all cases); formula-like cells are
         prefixed with ' so spreadsheets show them as text."""
         filters.setdefault("limit", None)
-        out = io.StringIO()
-        w = csv.writer(out)
-        w.writerow(CASE_CSV_COLUMNS)
+        rows = []
         for case in self.list_cases(**filters):
             d = case.to_dict()
             d["prediction"] = json.dumps(case.prediction, ensure_ascii=False, sort_keys=True)
-            w.writerow([_csv_cell(d[c]) for c in CASE_CSV_COLUMNS])
-        return out.getvalue()
+            rows.append([d[c] for c in CASE_CSV_COLUMNS])
+        return csv_text(CASE_CSV_COLUMNS, rows)
 
     def export_cases_json(self, **filters: Any) -> str:
         """JSON array of `list_cases(**filters)` (default: all cases), values unaltered."""

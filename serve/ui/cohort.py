@@ -5,12 +5,11 @@ Endpoint `cohort(threshold, days)` -> (text, classes, pairs, trainees, plot, [CS
 """
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timedelta, timezone
 
 import gradio as gr
 
+from serve.csv_safe import csv_text
 from serve.records.auth import Permission
 from serve.i18n import t
 from serve.quiz.service import CERT_THRESHOLD, CohortReport
@@ -18,17 +17,14 @@ from serve.ui.common import Texts, download_file, enter, namer, user_errors
 
 
 def cohort_csv(report: CohortReport, name_of) -> str:
-    out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(["section", "class_or_trainee", "name", "other", "right", "answers", "accuracy"])
-    for cid, right, n in report.per_class:
-        w.writerow(["class", cid, name_of(cid), "", right, n, f"{right / n:.3f}"])
-    for true, chosen, times in report.confused:
-        w.writerow(["confused", true, name_of(true), chosen, "", times, ""])
-    for name, right, n in report.trainees:
-        w.writerow(["trainee", name, "", "below" if name in report.below else "", right, n,
-                    f"{right / n:.3f}" if n else ""])
-    return out.getvalue()
+    rows = [["class", cid, name_of(cid), "", right, n, f"{right / n:.3f}"]
+            for cid, right, n in report.per_class]
+    rows += [["confused", true, name_of(true), chosen, "", times, ""]
+             for true, chosen, times in report.confused]
+    rows += [["trainee", name, "", "below" if name in report.below else "", right, n,
+              f"{right / n:.3f}" if n else ""] for name, right, n in report.trainees]
+    return csv_text(["section", "class_or_trainee", "name", "other", "right", "answers",
+                     "accuracy"], rows)
 
 
 def accuracy_figure(report: CohortReport, name_of, lang: str):
@@ -46,32 +42,21 @@ def accuracy_figure(report: CohortReport, name_of, lang: str):
     return fig
 
 
-def build_cohort_tab(ctx, texts: Texts) -> None:
-    texts.value(gr.Markdown(), "app.cohort.intro")
-    with gr.Row():
-        threshold = texts.label(gr.Slider(0.05, 1.0, value=CERT_THRESHOLD, step=0.05),
-                                "app.cohort.threshold.label")
-        days = texts.label(gr.Number(value=0, precision=0, minimum=0), "app.cohort.days.label")
-        run = texts.value(gr.Button(variant="primary"), "app.cohort.run")
-    text = gr.Markdown()
-    classes = texts.label(gr.Dataframe(interactive=False, visible=False), "app.cohort.classes.label")
-    with gr.Row():
-        pairs = texts.label(gr.Dataframe(interactive=False, visible=False), "app.cohort.pairs.label")
-        trainees = texts.label(gr.Dataframe(interactive=False, visible=False),
-                              "app.cohort.trainees.label")
-    plot = texts.label(gr.Plot(visible=False), "app.cohort.plot.label")
-    files = texts.label(gr.File(file_count="multiple", interactive=False),
-                        "app.cohort.downloads.label")
+class CohortHandlers:
+    """The cohort report's one event (trainers and admins only)."""
 
-    def cohort(threshold_v, days_v, request: gr.Request):
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+
+    def cohort(self, threshold_v, days_v, request: gr.Request):
         """The cohort report (trainers/admins only)."""
-        user, lang = enter(ctx, request, Permission.VIEW_COHORT)
+        user, lang = enter(self.ctx, request, Permission.VIEW_COHORT)
         since = None
         if days_v:
             since = datetime.now(timezone.utc) - timedelta(days=int(days_v))
         with user_errors(lang):
-            report = ctx.quiz.cohort(float(threshold_v or CERT_THRESHOLD), since)
-        name_of = namer(ctx.catalogue(), lang)
+            report = self.ctx.quiz.cohort(float(threshold_v or CERT_THRESHOLD), since)
+        name_of = namer(self.ctx.catalogue(), lang)
         col = lambda k: t(f"app.cohort.col.{k}", lang)  # noqa: E731
         yes, no = t("app.yes", lang), t("app.no", lang)
 
@@ -99,5 +84,26 @@ def build_cohort_tab(ctx, texts: Texts) -> None:
             [download_file("cohort", "csv", cohort_csv(report, name_of))],
         )
 
-    run.click(cohort, [threshold, days], [text, classes, pairs, trainees, plot, files],
+
+def build_cohort_tab(ctx, texts: Texts) -> CohortHandlers:
+    """Lay out the tab and wire its event to a `CohortHandlers`, returned for tests."""
+    h = CohortHandlers(ctx)
+    texts.value(gr.Markdown(), "app.cohort.intro")
+    with gr.Row():
+        threshold = texts.label(gr.Slider(0.05, 1.0, value=CERT_THRESHOLD, step=0.05),
+                                "app.cohort.threshold.label")
+        days = texts.label(gr.Number(value=0, precision=0, minimum=0), "app.cohort.days.label")
+        run = texts.value(gr.Button(variant="primary"), "app.cohort.run")
+    text = gr.Markdown()
+    classes = texts.label(gr.Dataframe(interactive=False, visible=False), "app.cohort.classes.label")
+    with gr.Row():
+        pairs = texts.label(gr.Dataframe(interactive=False, visible=False), "app.cohort.pairs.label")
+        trainees = texts.label(gr.Dataframe(interactive=False, visible=False),
+                              "app.cohort.trainees.label")
+    plot = texts.label(gr.Plot(visible=False), "app.cohort.plot.label")
+    files = texts.label(gr.File(file_count="multiple", interactive=False),
+                        "app.cohort.downloads.label")
+
+    run.click(h.cohort, [threshold, days], [text, classes, pairs, trainees, plot, files],
               api_name="cohort")
+    return h

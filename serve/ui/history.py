@@ -45,7 +45,37 @@ def case_filters(user, text: str, label: str, action: str, since: str, until: st
     return filters
 
 
-def build_history_tab(ctx, texts: Texts) -> None:
+class HistoryHandlers:
+    """The History tab's one event; officers only ever see their own cases."""
+
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+
+    def history(self, text_value, label_value, action_value, since_value, until_value,
+                request: gr.Request):
+        """Cases matching the filters -> (count, table, [CSV, JSON] files)."""
+        user, lang = enter(self.ctx, request, Permission.VIEW_OWN_CASES, Permission.VIEW_ALL_CASES)
+        with user_errors(lang):
+            filters = case_filters(user, text_value, label_value, action_value, since_value,
+                                   until_value, lang)
+            cases = self.ctx.store.list_cases(**filters, limit=None)
+            csv_text = self.ctx.store.export_cases_csv(**filters)
+            json_text = self.ctx.store.export_cases_json(**filters)
+        name_of = namer(self.ctx.catalogue(), lang)
+        rows = [[c.id, f"{c.created_at:%Y-%m-%d %H:%M}", c.officer, c.shipment_ref,
+                 t(f"app.case.action.{c.action.value}", lang), name_of(c.label),
+                 t(f"app.identify.result.{c.decision}", lang)
+                 if c.decision in ("identified", "group", "unknown") else c.decision,
+                 c.model_version, c.note] for c in cases]
+        headers = [t(f"app.history.col.{k}", lang) for k in COLUMNS]
+        files = [download_file("cases", "csv", csv_text), download_file("cases", "json", json_text)]
+        return (t("app.history.count", lang, count=len(cases)),
+                gr.update(value={"headers": headers, "data": rows}, visible=True), files)
+
+
+def build_history_tab(ctx, texts: Texts) -> HistoryHandlers:
+    """Lay out the tab and wire its event to a `HistoryHandlers`, returned for tests."""
+    h = HistoryHandlers(ctx)
     texts.value(gr.Markdown(), "app.history.intro")
     catalogue = ctx.catalogue()
     with gr.Row():
@@ -71,26 +101,6 @@ def build_history_tab(ctx, texts: Texts) -> None:
     exports = texts.label(gr.File(file_count="multiple", interactive=False),
                           "app.history.downloads.label")
 
-    def history(text_value, label_value, action_value, since_value, until_value,
-                request: gr.Request):
-        """Cases matching the filters -> (count, table, [CSV, JSON] files)."""
-        user, lang = enter(ctx, request, Permission.VIEW_OWN_CASES, Permission.VIEW_ALL_CASES)
-        with user_errors(lang):
-            filters = case_filters(user, text_value, label_value, action_value, since_value,
-                                   until_value, lang)
-            cases = ctx.store.list_cases(**filters, limit=None)
-            csv_text = ctx.store.export_cases_csv(**filters)
-            json_text = ctx.store.export_cases_json(**filters)
-        name_of = namer(ctx.catalogue(), lang)
-        rows = [[c.id, f"{c.created_at:%Y-%m-%d %H:%M}", c.officer, c.shipment_ref,
-                 t(f"app.case.action.{c.action.value}", lang), name_of(c.label),
-                 t(f"app.identify.result.{c.decision}", lang)
-                 if c.decision in ("identified", "group", "unknown") else c.decision,
-                 c.model_version, c.note] for c in cases]
-        headers = [t(f"app.history.col.{k}", lang) for k in COLUMNS]
-        files = [download_file("cases", "csv", csv_text), download_file("cases", "json", json_text)]
-        return (t("app.history.count", lang, count=len(cases)),
-                gr.update(value={"headers": headers, "data": rows}, visible=True), files)
-
-    search.click(history, [text, label, action, since, until], [count, table, exports],
+    search.click(h.history, [text, label, action, since, until], [count, table, exports],
                  api_name="history")
+    return h

@@ -8,8 +8,6 @@ by the browser; identifying itself writes nothing.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import threading
@@ -21,6 +19,7 @@ import gradio as gr
 
 from species_data.images import content_hash
 
+from serve.csv_safe import csv_text
 from serve.records.auth import Permission, can
 from serve.identify.decisions import DecisionKind, advice, strictest_appendix
 from serve.identify.heatmap import HeatMapper
@@ -89,30 +88,177 @@ def result_dict(ident: Identification, ctx, lang: str, labels: list[str]) -> dic
     return out
 
 
+CSV_COLUMNS = ("name", "sha256", "decision", "label", "label_name", "group", "confidence",
+               "cites_appendix", "protected", "model_version", "top5", "advice")
+
+
 def _csv(results: list[dict], failures: list[dict]) -> str:
-    out = io.StringIO()
-    w = csv.writer(out)
-    cols = ["name", "sha256", "decision", "label", "label_name", "group", "confidence",
-            "cites_appendix", "protected", "model_version", "top5", "advice"]
-    w.writerow(cols)
-
-    def cell(v: Any) -> str:
-        s = "" if v is None else str(v)
-        return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
-
+    rows = []
     for r in results:
         row = dict(r, cites_appendix=(r["cites"] or {}).get("appendix"),
                    top5=json.dumps(r["top"], ensure_ascii=False), advice=" | ".join(r["advice"]))
-        w.writerow([cell(row.get(c)) for c in cols])
-    for f in failures:
-        w.writerow([cell(f["name"]), "", "failed", "", "", "", "", "", "", "", "", cell(f["reason"])])
-    return out.getvalue()
+        rows.append([row.get(c) for c in CSV_COLUMNS])
+    rows += [[f["name"], "", "failed", "", "", "", "", "", "", "", "", f["reason"]]
+             for f in failures]
+    return csv_text(CSV_COLUMNS, rows)
 
 
-def build_identify_tab(ctx, texts: Texts) -> None:
-    recent = Recent()
-    max_files, max_mb = ctx.config.max_files, ctx.config.max_upload_mb
+class IdentifyHandlers:
+    """The Identify tab's events; each checks the caller's role first (`enter`)."""
 
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self.recent = Recent()
+
+    def inputs_of(self, file_list, photo, lang: str) -> list[tuple[str, str]]:
+        items = [(Path(_file_path(f)).name, _file_path(f)) for f in (file_list or [])]
+        if photo:
+            items.append((Path(_file_path(photo)).name, _file_path(photo)))
+        if not items:
+            raise error(lang, "app.error.no_photos")
+        limit = self.ctx.config.max_files
+        if len(items) > limit:
+            raise error(lang, "app.error.too_many_files", count=len(items), limit=limit)
+        return items
+
+    def identify(self, file_list, photo, request: gr.Request, progress=gr.Progress()):
+        """Identify one or many photos -> {model_version, results: [...], failures: [...]}."""
+        user, lang = enter(self.ctx, request, Permission.IDENTIFY)
+        with user_errors(lang):
+            items = self.inputs_of(file_list, photo, lang)
+            try:
+                predictor = self.ctx.predictor()
+            except FileNotFoundError:
+                raise error(lang, "app.error.no_model") from None
+            failures, ok_items, max_mb = [], [], self.ctx.config.max_upload_mb
+            for name, path in items:
+                size = os.path.getsize(path) / 2**20
+                if size > max_mb:
+                    failures.append({"name": name, "reason": t(
+                        "app.error.file_too_large", lang, size=size, limit=max_mb)})
+                else:
+                    ok_items.append((name, path))
+
+            def tick(done: int, total: int) -> None:
+                progress(done / max(total, 1), desc=t("app.identify.progress", lang, done=done,
+                                                      total=total))
+
+            out = predictor.identify_many(ok_items, progress=tick) if ok_items else []
+            results = []
+            for (_, path), r in zip(ok_items, out):  # one result per input, in order
+                if isinstance(r, Failure):
+                    failures.append({"name": r.name, "reason": r.reason})
+                else:
+                    self.recent.put(user.name, r, path)
+                    results.append(result_dict(r, self.ctx, lang, predictor.labels))
+            if not results:
+                if len(failures) == 1:
+                    raise error(lang, "app.error.bad_image", **failures[0])
+                raise error(lang, "app.error.all_failed",
+                            details="; ".join(f"{f['name']}: {f['reason']}" for f in failures))
+            if failures:
+                gr.Warning(t("app.identify.partial_warning", lang, count=len(failures)))
+            return {"model_version": predictor.version, "results": results, "failures": failures}
+
+    def show_batch(self, data, request: gr.Request):
+        user, lang = enter(self.ctx, request, Permission.IDENTIFY)
+        results, failures = data.get("results", []), data.get("failures", [])
+        yes, no = t("app.yes", lang), t("app.no", lang)
+        rows = [[r["name"], t(f"app.identify.result.{r['decision']}", lang),
+                 r["label_name"] or r["group_name"] or "", f"{r['confidence']:.0%}",
+                 (r["cites"] or {}).get("appendix_text", ""),
+                 "" if r["protected"] is None else (yes if r["protected"] else no)]
+                for r in results]
+        rows += [[f["name"], t("app.identify.result.failed", lang, reason=f["reason"]),
+                  "", "", "", ""] for f in failures]
+        cols = [t(f"app.identify.col.{c}", lang)
+                for c in ("file", "result", "name", "confidence", "cites", "protected")]
+        text = t("app.identify.summary", lang, ok=len(results), total=len(results) + len(failures),
+                 version=data.get("model_version", ""))
+        if failures:
+            text += "\n\n" + t("app.identify.failed", lang, details="; ".join(
+                f"{f['name']} ({f['reason']})" for f in failures))
+        files_out = [download_file("identifications", "csv", _csv(results, failures)),
+                     download_file("identifications", "json",
+                                   json.dumps(data, ensure_ascii=False, indent=1))]
+        choices = [(r["name"], r["sha256"]) for r in results]
+        return (text, gr.update(value={"headers": cols, "data": rows}, visible=True), files_out,
+                gr.update(choices=choices, value=choices[0][1] if choices else None))
+
+    def show_detail(self, sha, request: gr.Request):
+        user, lang = enter(self.ctx, request, Permission.IDENTIFY)
+        found = self.recent.get(user.name, sha or "")
+        if found is None:
+            raise error(lang, "app.error.unknown_photo")
+        ident, _ = found
+        with user_errors(lang):
+            predictor = self.ctx.predictor()
+            r = result_dict(ident, self.ctx, lang, predictor.labels)
+        catalogue = self.ctx.catalogue()
+        msgs = r["advice"]
+        verdict_md = f"### {msgs[0]}\n\n" + "\n\n".join(
+            f"⚠️ **{m}**" if k.startswith("decision.cites") else m
+            for m, k in zip(msgs[1:], r["advice_keys"][1:]))
+        shown = ident.decision.label or (ident.top[0][0] if ident.decision.kind is
+                                         DecisionKind.GROUP else None)
+        entry = catalogue.get(shown) if shown else None
+        if entry is None:
+            card_md, gallery = t("app.identify.unknown_note", lang), []
+        else:
+            card_md = card_markdown(entry, catalogue, lang)
+            if ident.decision.kind is DecisionKind.GROUP:
+                card_md = f"_{t('app.identify.group_note', lang)}_\n\n" + card_md
+            service = self.ctx.quiz
+            gallery = lookalike_gallery(entry, catalogue, lang, service.example_photo)
+        label = {x["name"]: x["probability"] for x in r["top"]}
+        return gr.update(value=label), verdict_md, card_md, gr.update(value=gallery,
+                                                                      visible=bool(gallery))
+
+    def show_heat(self, sha, request: gr.Request):
+        user, lang = enter(self.ctx, request, Permission.IDENTIFY)
+        found = self.recent.get(user.name, sha or "")
+        if found is None:
+            return gr.update(value=None, visible=False)
+        ident, path = found
+        with user_errors(lang):
+            mapper = HeatMapper.for_bundle(self.ctx.predictor().bundle)
+            label = ident.decision.label or ident.top[0][0]
+            image = mapper.explain(path, class_id=label, name=ident.name).overlay(size=448)
+        return gr.update(value=image, visible=True)
+
+    def save_case(self, sha, shipment_ref, note_text, action_value, request: gr.Request):
+        """Save the identified photo as a case -> (confirmation text, case as JSON)."""
+        user, lang = enter(self.ctx, request, Permission.LOG_CASE)
+        if not action_value:
+            raise error(lang, "app.error.no_action")
+        found = self.recent.get(user.name, sha or "")
+        if found is None:
+            raise error(lang, "app.error.unknown_photo")
+        ident, path = found
+        try:
+            data = Path(path).read_bytes()
+        except OSError:  # the upload was swept from Gradio's cache
+            raise error(lang, "app.error.unknown_photo") from None
+        if content_hash(data) != ident.sha256:  # not the bytes that were identified
+            raise error(lang, "app.error.unknown_photo")
+        with user_errors(lang):
+            photo_sha = self.ctx.photos.put(data)
+            d = ident.decision
+            prediction = dict(ident.to_dict(), probabilities=[[c, p] for c, p in ident.probabilities],
+                              original_size=list(ident.original_size))
+            case = self.ctx.store.add_case(
+                officer=user.name, action=action_value, label=d.label or d.group or "unknown",
+                decision=d.kind.value, prediction=prediction, model_version=ident.model_version,
+                shipment_ref=shipment_ref or "", note=note_text or "", photo_sha256=photo_sha)
+            self.ctx.store.audit(user.name, "case.add", {"case": case.id, "photo": photo_sha})
+        name = namer(self.ctx.catalogue(), lang)(case.label)
+        return (t("app.case.saved", lang, id=case.id, action=t(f"app.case.action.{case.action.value}",
+                                                              lang), name=name), case.to_dict())
+
+
+def build_identify_tab(ctx, texts: Texts) -> IdentifyHandlers:
+    """Lay out the tab and wire its events to an `IdentifyHandlers`, returned for tests."""
+    h = IdentifyHandlers(ctx)
     texts.value(gr.Markdown(), "app.identify.intro")
     with gr.Row():
         files = texts.label(gr.File(file_count="multiple", file_types=["image"]),
@@ -155,159 +301,15 @@ def build_identify_tab(ctx, texts: Texts) -> None:
         raw = gr.JSON()
     texts.section(raw_box, "app.identify.json.label", visible=lambda u: True)
 
-    def inputs_of(file_list, photo, lang) -> list[tuple[str, str]]:
-        items = [(Path(_file_path(f)).name, _file_path(f)) for f in (file_list or [])]
-        if photo:
-            items.append((Path(_file_path(photo)).name, _file_path(photo)))
-        if not items:
-            raise error(lang, "app.error.no_photos")
-        if len(items) > max_files:
-            raise error(lang, "app.error.too_many_files", count=len(items), limit=max_files)
-        return items
-
-    def identify(file_list, photo, request: gr.Request, progress=gr.Progress()):
-        """Identify one or many photos -> {model_version, results: [...], failures: [...]}."""
-        user, lang = enter(ctx, request, Permission.IDENTIFY)
-        with user_errors(lang):
-            items = inputs_of(file_list, photo, lang)
-            try:
-                predictor = ctx.predictor()
-            except FileNotFoundError:
-                raise error(lang, "app.error.no_model") from None
-            failures, ok_items = [], []
-            for name, path in items:
-                size = os.path.getsize(path) / 2**20
-                if size > max_mb:
-                    failures.append({"name": name, "reason": t(
-                        "app.error.file_too_large", lang, size=size, limit=max_mb)})
-                else:
-                    ok_items.append((name, path))
-
-            def tick(done: int, total: int) -> None:
-                progress(done / max(total, 1), desc=t("app.identify.progress", lang, done=done,
-                                                      total=total))
-
-            out = predictor.identify_many(ok_items, progress=tick) if ok_items else []
-            results = []
-            for (_, path), r in zip(ok_items, out):  # one result per input, in order
-                if isinstance(r, Failure):
-                    failures.append({"name": r.name, "reason": r.reason})
-                else:
-                    recent.put(user.name, r, path)
-                    results.append(result_dict(r, ctx, lang, predictor.labels))
-            if not results:
-                if len(failures) == 1:
-                    raise error(lang, "app.error.bad_image", **failures[0])
-                raise error(lang, "app.error.all_failed",
-                            details="; ".join(f"{f['name']}: {f['reason']}" for f in failures))
-            if failures:
-                gr.Warning(t("app.identify.partial_warning", lang, count=len(failures)))
-            return {"model_version": predictor.version, "results": results, "failures": failures}
-
-    def show_batch(data, request: gr.Request):
-        user, lang = enter(ctx, request, Permission.IDENTIFY)
-        results, failures = data.get("results", []), data.get("failures", [])
-        yes, no = t("app.yes", lang), t("app.no", lang)
-        rows = [[r["name"], t(f"app.identify.result.{r['decision']}", lang),
-                 r["label_name"] or r["group_name"] or "", f"{r['confidence']:.0%}",
-                 (r["cites"] or {}).get("appendix_text", ""),
-                 "" if r["protected"] is None else (yes if r["protected"] else no)]
-                for r in results]
-        rows += [[f["name"], t("app.identify.result.failed", lang, reason=f["reason"]),
-                  "", "", "", ""] for f in failures]
-        cols = [t(f"app.identify.col.{c}", lang)
-                for c in ("file", "result", "name", "confidence", "cites", "protected")]
-        text = t("app.identify.summary", lang, ok=len(results), total=len(results) + len(failures),
-                 version=data.get("model_version", ""))
-        if failures:
-            text += "\n\n" + t("app.identify.failed", lang, details="; ".join(
-                f"{f['name']} ({f['reason']})" for f in failures))
-        files_out = [download_file("identifications", "csv", _csv(results, failures)),
-                     download_file("identifications", "json",
-                                   json.dumps(data, ensure_ascii=False, indent=1))]
-        choices = [(r["name"], r["sha256"]) for r in results]
-        return (text, gr.update(value={"headers": cols, "data": rows}, visible=True), files_out,
-                gr.update(choices=choices, value=choices[0][1] if choices else None))
-
-    def show_detail(sha, request: gr.Request):
-        user, lang = enter(ctx, request, Permission.IDENTIFY)
-        found = recent.get(user.name, sha or "")
-        if found is None:
-            raise error(lang, "app.error.unknown_photo")
-        ident, _ = found
-        with user_errors(lang):
-            predictor = ctx.predictor()
-            r = result_dict(ident, ctx, lang, predictor.labels)
-        catalogue = ctx.catalogue()
-        msgs = r["advice"]
-        verdict_md = f"### {msgs[0]}\n\n" + "\n\n".join(
-            f"⚠️ **{m}**" if k.startswith("decision.cites") else m
-            for m, k in zip(msgs[1:], r["advice_keys"][1:]))
-        shown = ident.decision.label or (ident.top[0][0] if ident.decision.kind is
-                                         DecisionKind.GROUP else None)
-        entry = catalogue.get(shown) if shown else None
-        if entry is None:
-            card_md, gallery = t("app.identify.unknown_note", lang), []
-        else:
-            card_md = card_markdown(entry, catalogue, lang)
-            if ident.decision.kind is DecisionKind.GROUP:
-                card_md = f"_{t('app.identify.group_note', lang)}_\n\n" + card_md
-            service = ctx.quiz
-            gallery = lookalike_gallery(entry, catalogue, lang, service.example_photo)
-        label = {x["name"]: x["probability"] for x in r["top"]}
-        return gr.update(value=label), verdict_md, card_md, gr.update(value=gallery,
-                                                                      visible=bool(gallery))
-
-    def show_heat(sha, request: gr.Request):
-        user, lang = enter(ctx, request, Permission.IDENTIFY)
-        found = recent.get(user.name, sha or "")
-        if found is None:
-            return gr.update(value=None, visible=False)
-        ident, path = found
-        with user_errors(lang):
-            mapper = HeatMapper.for_bundle(ctx.predictor().bundle)
-            label = ident.decision.label or ident.top[0][0]
-            image = mapper.explain(path, class_id=label, name=ident.name).overlay(size=448)
-        return gr.update(value=image, visible=True)
-
-    def save_case(sha, shipment_ref, note_text, action_value, request: gr.Request):
-        """Save the identified photo as a case -> (confirmation text, case as JSON)."""
-        user, lang = enter(ctx, request, Permission.LOG_CASE)
-        if not action_value:
-            raise error(lang, "app.error.no_action")
-        found = recent.get(user.name, sha or "")
-        if found is None:
-            raise error(lang, "app.error.unknown_photo")
-        ident, path = found
-        try:
-            data = Path(path).read_bytes()
-        except OSError:  # the upload was swept from Gradio's cache
-            raise error(lang, "app.error.unknown_photo") from None
-        if content_hash(data) != ident.sha256:  # not the bytes that were identified
-            raise error(lang, "app.error.unknown_photo")
-        with user_errors(lang):
-            photo_sha = ctx.photos.put(data)
-            d = ident.decision
-            prediction = dict(ident.to_dict(), probabilities=[[c, p] for c, p in ident.probabilities],
-                              original_size=list(ident.original_size))
-            case = ctx.store.add_case(
-                officer=user.name, action=action_value, label=d.label or d.group or "unknown",
-                decision=d.kind.value, prediction=prediction, model_version=ident.model_version,
-                shipment_ref=shipment_ref or "", note=note_text or "", photo_sha256=photo_sha)
-            ctx.store.audit(user.name, "case.add", {"case": case.id, "photo": photo_sha})
-        name = namer(ctx.catalogue(), lang)(case.label)
-        return (t("app.case.saved", lang, id=case.id, action=t(f"app.case.action.{case.action.value}",
-                                                              lang), name=name), case.to_dict())
-
     detail_out = [top5, verdict, card, looks]
-    run.click(identify, [files, camera], [raw], api_name="identify", concurrency_limit=2,
+    run.click(h.identify, [files, camera], [raw], api_name="identify", concurrency_limit=2,
               concurrency_id=CONCURRENCY).success(
-        show_batch, [raw], [summary, table, downloads, selector],
+        h.show_batch, [raw], [summary, table, downloads, selector],
         api_visibility="private").success(
-        show_detail, [selector], detail_out, api_visibility="private").success(
-        show_heat, [selector], [heat], api_visibility="private", concurrency_id=CONCURRENCY)
-    selector.input(show_detail, [selector], detail_out, api_visibility="private").success(
-        show_heat, [selector], [heat], api_visibility="private", concurrency_id=CONCURRENCY)
-    save.click(save_case, [selector, shipment, note, action], [saved, saved_json],
+        h.show_detail, [selector], detail_out, api_visibility="private").success(
+        h.show_heat, [selector], [heat], api_visibility="private", concurrency_id=CONCURRENCY)
+    selector.input(h.show_detail, [selector], detail_out, api_visibility="private").success(
+        h.show_heat, [selector], [heat], api_visibility="private", concurrency_id=CONCURRENCY)
+    save.click(h.save_case, [selector, shipment, note, action], [saved, saved_json],
                api_name="save_case")
-
+    return h

@@ -26,6 +26,8 @@ from serve.ui.common import (Texts, download_file, enter, error, example_thumbna
                  side_by_side, thumbnail, user_errors)
 
 PHOTO_SIDE = 512
+QUESTION_OUTPUTS = 12  # see question_view
+SUMMARY_OUTPUTS = 4  # see QuizHandlers.quiz_finish
 
 
 def syllabus_options(ctx, lang: str) -> list[tuple[str, str]]:
@@ -145,7 +147,125 @@ def printable(ctx, user, report: Report, lang: str) -> tuple[str, str]:
     return "\n".join(md) + "\n", page
 
 
-def build_quiz_tab(ctx, texts: Texts) -> None:
+def session_of(value, lang: str) -> int:
+    if value is None or value == "":
+        raise error(lang, "app.quiz.no_session")
+    return int(value)
+
+
+def no_change(count: int) -> list:
+    return [gr.update() for _ in range(count)]
+
+
+class QuizHandlers:
+    """The Quiz tab's events (all need Permission.TAKE_QUIZ)."""
+
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+
+    def quiz_start(self, syllabus_v, length_v, difficulty_v, law_v, names_v, request: gr.Request):
+        """Start a quiz -> the first question (public view only: no answer)."""
+        user, lang = enter(self.ctx, request, Permission.TAKE_QUIZ)
+        service = self.ctx.quiz
+        with user_errors(lang):
+            settings = parse_settings(syllabus_v, length_v, difficulty_v, law_v, names_v)
+            sess = service.start(user.name, settings)
+            q = service.next_open(user.name, sess.id)
+            if sess.length < settings.length:
+                gr.Info(t("app.quiz.short", lang, count=sess.length))
+            return question_view(self.ctx, service, sess, q, lang)
+
+    def quiz_resume(self, request: gr.Request):
+        user, lang = enter(self.ctx, request, Permission.TAKE_QUIZ)
+        service = self.ctx.quiz
+        with user_errors(lang):
+            sess = service.latest_open(user.name)
+            if sess is None:
+                gr.Warning(t("app.quiz.resume_none", lang))
+                return no_change(QUESTION_OUTPUTS)
+            return question_view(self.ctx, service, sess, service.next_open(user.name, sess.id), lang)
+
+    def quiz_next(self, sid, request: gr.Request):
+        user, lang = enter(self.ctx, request, Permission.TAKE_QUIZ)
+        service = self.ctx.quiz
+        with user_errors(lang):
+            sid = session_of(sid, lang)
+            q = service.next_open(user.name, sid)
+            if q is None:
+                gr.Info(t("app.quiz.all_answered", lang))
+                return no_change(QUESTION_OUTPUTS)
+            return question_view(self.ctx, service, service.session(user.name, sid), q, lang)
+
+    def quiz_answer(self, sid, qid, chosen, want_heat, request: gr.Request):
+        """Answer one question (once) -> feedback: right or wrong, the right answer, the cue."""
+        user, lang = enter(self.ctx, request, Permission.TAKE_QUIZ)
+        service = self.ctx.quiz
+        sid = session_of(sid, lang)
+        if chosen is None or chosen == "" or qid is None:
+            raise error(lang, "app.quiz.pick_first")
+        catalogue = self.ctx.catalogue()
+        with user_errors(lang):
+            out = service.answer(user.name, sid, int(qid), chosen)
+            q, a = out.question, out.answer
+            name_of = choice_namer(self.ctx, lang, q.names)
+            lines = [m.render(lang) for m in feedback(q, a, name_of)]
+            common = namer(catalogue, lang)
+            wrong_species = q.kind is QuestionKind.IDENTIFY and not a.correct
+            cue_text, pair = None, None
+            if wrong_species:
+                cue_text = separating_cue(catalogue, q.class_id, chosen, lang)
+                key = "app.quiz.cue" if cue_text else "app.quiz.cue_missing"
+                lines.append(t(key, lang, true_name=common(q.class_id),
+                               chosen_name=common(chosen), cue=cue_text or ""))
+                example = service.example_photo(chosen)
+                pair = (side_by_side(thumbnail(str(service.photo_path(q.photo_id))),
+                                     example_thumbnail(str(example))) if example else None)
+            entry = catalogue.get(q.class_id)
+            card_md = card_markdown(entry, catalogue, lang) if entry else ""
+            heat_img = None
+            if want_heat:
+                mapper = HeatMapper.for_bundle(self.ctx.predictor().bundle)
+                target = q.class_id if q.class_id in mapper.labels else None
+                heat_img = mapper.explain(service.photo_path(q.photo_id), class_id=target
+                                          ).overlay(size=PHOTO_SIDE)
+        data = {"correct": a.correct, "chosen": chosen, "expected": q.answer,
+                "expected_label": choice_message(q, q.answer, name_of).render(lang),
+                "cue": cue_text, "finished": out.finished}
+        return (data, f"### {lines[0]}\n\n" + "\n\n".join(lines[1:]),
+                gr.update(value=pair, visible=pair is not None),
+                gr.update(value=heat_img, visible=heat_img is not None), card_md)
+
+    def quiz_finish(self, sid, request: gr.Request):
+        """Close the quiz -> score, per-group table, progress plot, printable summary."""
+        user, lang = enter(self.ctx, request, Permission.TAKE_QUIZ)
+        service = self.ctx.quiz
+        with user_errors(lang):
+            report = service.finish(user.name, session_of(sid, lang))
+        name_of = namer(self.ctx.catalogue(), lang)
+        md, page = printable(self.ctx, user, report, lang)
+        rows = [[name_of(g), s.correct, s.total, f"{s.rate:.0%}"]
+                for g, s in report.summary.per_group.items()]
+        headers = [t(f"app.quiz.col.{c}", lang) for c in ("group", "right", "total", "rate")]
+        text = ["## " + t("app.quiz.summary.heading", lang)] + [
+            m.render(lang) for m in summary_messages(report.summary, name_of)]
+        if report.certification is not None:
+            text += [m.render(lang) for m in certification_messages(report.certification)]
+        if report.certificate is not None:
+            text.append(certificate_line(report, syllabus_label(
+                self.ctx, report.certificate.syllabus, lang), lang))
+        return ("\n\n".join(text), gr.update(value={"headers": headers, "data": rows}, visible=True),
+                gr.update(value=progress_figure(service, user.name, lang), visible=True),
+                [download_file("quiz-summary", "md", md), download_file("quiz-summary", "html", page)])
+
+    def summary_if_done(self, data, sid, request: gr.Request):
+        if not (isinstance(data, dict) and data.get("finished")):
+            return no_change(SUMMARY_OUTPUTS)
+        return self.quiz_finish(sid, request)
+
+
+def build_quiz_tab(ctx, texts: Texts) -> QuizHandlers:
+    """Lay out the tab and wire its events to a `QuizHandlers`, returned for tests."""
+    h = QuizHandlers(ctx)
     texts.value(gr.Markdown(), "app.quiz.intro")
     with gr.Row():
         syllabus = texts.choices(gr.Dropdown(choices=syllabus_options(ctx, "en"), value="all"),
@@ -197,116 +317,14 @@ def build_quiz_tab(ctx, texts: Texts) -> None:
     q_out = [session_id, question_id, question, progress, photo, prompt, choices,
              result, verdict, compare, heat, card]
     s_out = [summary, groups, plot, files]
+    assert len(q_out) == QUESTION_OUTPUTS and len(s_out) == SUMMARY_OUTPUTS
 
-    def session_of(value, lang: str) -> int:
-        if value is None or value == "":
-            raise error(lang, "app.quiz.no_session")
-        return int(value)
-
-    def quiz_start(syllabus_v, length_v, difficulty_v, law_v, names_v, request: gr.Request):
-        """Start a quiz -> the first question (public view only: no answer)."""
-        user, lang = enter(ctx, request, Permission.TAKE_QUIZ)
-        service = ctx.quiz
-        with user_errors(lang):
-            settings = parse_settings(syllabus_v, length_v, difficulty_v, law_v, names_v)
-            sess = service.start(user.name, settings)
-            q = service.next_open(user.name, sess.id)
-            if sess.length < settings.length:
-                gr.Info(t("app.quiz.short", lang, count=sess.length))
-            return question_view(ctx, service, sess, q, lang)
-
-    def quiz_resume(request: gr.Request):
-        user, lang = enter(ctx, request, Permission.TAKE_QUIZ)
-        service = ctx.quiz
-        with user_errors(lang):
-            sess = service.latest_open(user.name)
-            if sess is None:
-                gr.Warning(t("app.quiz.resume_none", lang))
-                return [gr.update() for _ in q_out]
-            return question_view(ctx, service, sess, service.next_open(user.name, sess.id), lang)
-
-    def quiz_next(sid, request: gr.Request):
-        user, lang = enter(ctx, request, Permission.TAKE_QUIZ)
-        service = ctx.quiz
-        with user_errors(lang):
-            sid = session_of(sid, lang)
-            q = service.next_open(user.name, sid)
-            if q is None:
-                gr.Info(t("app.quiz.all_answered", lang))
-                return [gr.update() for _ in q_out]
-            return question_view(ctx, service, service.session(user.name, sid), q, lang)
-
-    def quiz_answer(sid, qid, chosen, want_heat, request: gr.Request):
-        """Answer one question (once) -> feedback: right or wrong, the right answer, the cue."""
-        user, lang = enter(ctx, request, Permission.TAKE_QUIZ)
-        service = ctx.quiz
-        sid = session_of(sid, lang)
-        if chosen is None or chosen == "" or qid is None:
-            raise error(lang, "app.quiz.pick_first")
-        catalogue = ctx.catalogue()
-        with user_errors(lang):
-            out = service.answer(user.name, sid, int(qid), chosen)
-            q, a = out.question, out.answer
-            name_of = choice_namer(ctx, lang, q.names)
-            lines = [m.render(lang) for m in feedback(q, a, name_of)]
-            common = namer(catalogue, lang)
-            wrong_species = q.kind is QuestionKind.IDENTIFY and not a.correct
-            cue_text, pair = None, None
-            if wrong_species:
-                cue_text = separating_cue(catalogue, q.class_id, chosen, lang)
-                key = "app.quiz.cue" if cue_text else "app.quiz.cue_missing"
-                lines.append(t(key, lang, true_name=common(q.class_id),
-                               chosen_name=common(chosen), cue=cue_text or ""))
-                example = service.example_photo(chosen)
-                pair = (side_by_side(thumbnail(str(service.photo_path(q.photo_id))),
-                                     example_thumbnail(str(example))) if example else None)
-            entry = catalogue.get(q.class_id)
-            card_md = card_markdown(entry, catalogue, lang) if entry else ""
-            heat_img = None
-            if want_heat:
-                mapper = HeatMapper.for_bundle(ctx.predictor().bundle)
-                target = q.class_id if q.class_id in mapper.labels else None
-                heat_img = mapper.explain(service.photo_path(q.photo_id), class_id=target
-                                          ).overlay(size=PHOTO_SIDE)
-        data = {"correct": a.correct, "chosen": chosen, "expected": q.answer,
-                "expected_label": choice_message(q, q.answer, name_of).render(lang),
-                "cue": cue_text, "finished": out.finished}
-        return (data, f"### {lines[0]}\n\n" + "\n\n".join(lines[1:]),
-                gr.update(value=pair, visible=pair is not None),
-                gr.update(value=heat_img, visible=heat_img is not None), card_md)
-
-    def quiz_finish(sid, request: gr.Request):
-        """Close the quiz -> score, per-group table, progress plot, printable summary."""
-        user, lang = enter(ctx, request, Permission.TAKE_QUIZ)
-        service = ctx.quiz
-        with user_errors(lang):
-            report = service.finish(user.name, session_of(sid, lang))
-        name_of = namer(ctx.catalogue(), lang)
-        md, page = printable(ctx, user, report, lang)
-        rows = [[name_of(g), s.correct, s.total, f"{s.rate:.0%}"]
-                for g, s in report.summary.per_group.items()]
-        headers = [t(f"app.quiz.col.{c}", lang) for c in ("group", "right", "total", "rate")]
-        text = ["## " + t("app.quiz.summary.heading", lang)] + [
-            m.render(lang) for m in summary_messages(report.summary, name_of)]
-        if report.certification is not None:
-            text += [m.render(lang) for m in certification_messages(report.certification)]
-        if report.certificate is not None:
-            text.append(certificate_line(report, syllabus_label(
-                ctx, report.certificate.syllabus, lang), lang))
-        return ("\n\n".join(text), gr.update(value={"headers": headers, "data": rows}, visible=True),
-                gr.update(value=progress_figure(service, user.name, lang), visible=True),
-                [download_file("quiz-summary", "md", md), download_file("quiz-summary", "html", page)])
-
-    def summary_if_done(data, sid, request: gr.Request):
-        if not (isinstance(data, dict) and data.get("finished")):
-            return [gr.update() for _ in s_out]
-        return quiz_finish(sid, request)
-
-    start.click(quiz_start, [syllabus, length, difficulty, law, names], q_out,
+    start.click(h.quiz_start, [syllabus, length, difficulty, law, names], q_out,
                 api_name="quiz_start")
-    resume.click(quiz_resume, None, q_out, api_name="quiz_resume")
-    next_q.click(quiz_next, [session_id], q_out, api_name="quiz_next")
-    answer.click(quiz_answer, [session_id, question_id, choices, show_heat],
+    resume.click(h.quiz_resume, None, q_out, api_name="quiz_resume")
+    next_q.click(h.quiz_next, [session_id], q_out, api_name="quiz_next")
+    answer.click(h.quiz_answer, [session_id, question_id, choices, show_heat],
                  [result, verdict, compare, heat, card], api_name="quiz_answer").success(
-        summary_if_done, [result, session_id], s_out, api_visibility="private")
-    finish.click(quiz_finish, [session_id], s_out, api_name="quiz_finish")
+        h.summary_if_done, [result, session_id], s_out, api_visibility="private")
+    finish.click(h.quiz_finish, [session_id], s_out, api_name="quiz_finish")
+    return h
