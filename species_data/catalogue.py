@@ -84,6 +84,17 @@ class Appendix(enum.Enum):
     def label(self) -> str:
         return "not listed" if self is Appendix.NONE else f"Appendix {self.value}"
 
+    @classmethod
+    def parse(cls, value: "Appendix | str | None") -> "Appendix":
+        """The appendix for 'I' / 'ii' / ' III ' / 'none' / None (None: not listed)."""
+        if isinstance(value, Appendix):
+            return value
+        text = "none" if value is None else str(value).strip().lower()
+        for appendix in cls:
+            if text == appendix.value.lower():
+                return appendix
+        raise ValueError(f"CITES appendix {value!r} is not one of 'I', 'II', 'III' or None/'none'")
+
 
 class Kind(enum.Enum):
     WHOLE_ANIMAL = "whole_animal"

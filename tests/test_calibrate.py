@@ -1,10 +1,9 @@
-"""Threshold choice and the vectorised decision rule used in training agree with serving's."""
+"""Threshold choices of calibration, each made under the one decision rule."""
 import numpy as np
 import pytest
 
-from serve.identify.decisions import DecisionKind, Thresholds as ServeThresholds, decide
-from train.bundle import Thresholds
-from train.calibrate import decide_many, group_matrix
+from train.calibrate import group_threshold, ood_threshold_within_budget
+from train.decision_rule import ClassGroups, DecisionKind, DecisionRule, Thresholds
 from train.metrics import choose_threshold, evaluate_probs
 from train.ood import auroc, threshold_at_rate
 
@@ -13,24 +12,31 @@ GROUPS = {"tiger": "big_cats", "lion": "big_cats", "leopard": "big_cats", "ivory
           "panda": "bears"}
 
 
-def test_vectorised_rule_matches_serve_decide_on_random_vectors():
+def test_group_threshold_needs_a_group_of_two_or_more():
+    classes = ClassGroups.build(LABELS, GROUPS)
     rng = np.random.default_rng(0)
-    probs = rng.dirichlet(np.full(len(LABELS), 0.4), size=400)
-    ood = rng.uniform(0, 1, 400)
-    th = Thresholds(identify=0.6, group=0.7, ood=0.8)
-    _, membership = group_matrix(LABELS, GROUPS)
-    fast = decide_many(probs, ood, th, membership)
-    code = {DecisionKind.IDENTIFIED: 0, DecisionKind.GROUP: 1, DecisionKind.UNKNOWN: 2}
-    slow = [code[decide(LABELS, p.tolist(), GROUPS, ServeThresholds(0.6, 0.7, 0.8), float(s)).kind]
-            for p, s in zip(probs, ood)]
-    assert fast.tolist() == slow
-    assert {0, 1, 2} <= set(slow)  # every branch was exercised
+    y = rng.integers(0, len(LABELS), 300)
+    probs = rng.dirichlet(np.full(len(LABELS), 0.3), size=300)
+    probs[np.arange(300), y] += 1.0
+    probs /= probs.sum(1, keepdims=True)
+    assert 0 < group_threshold(probs, y, classes) <= 1
+    alone = ClassGroups.build(LABELS, {label: label for label in LABELS})
+    assert group_threshold(probs, y, alone) is None
 
 
-def test_singleton_groups_never_count_as_a_group():
-    names, membership = group_matrix(LABELS, GROUPS)
-    assert names == ["big_cats", "ivory"]
-    assert membership[LABELS.index("panda")].sum() == 0
+def test_ood_threshold_keeps_in_catalogue_unknown_within_the_budget():
+    classes = ClassGroups.build(LABELS, GROUPS)
+    rng = np.random.default_rng(2)
+    probs = rng.dirichlet(np.full(len(LABELS), 0.3), size=400)
+    scores = rng.uniform(0, 1, 400)
+    rule = DecisionRule(classes, Thresholds(identify=0.5, group=0.6))
+    tau = ood_threshold_within_budget(rule, probs, scores, budget=0.4)
+    served = rule.with_thresholds(rule.thresholds.replace(ood=tau)).decide_many(probs, scores)
+    base = rule.decide_many(probs)
+    assert base.share(DecisionKind.UNKNOWN) < served.share(DecisionKind.UNKNOWN) <= 0.4
+    over = ood_threshold_within_budget(rule, probs, scores, budget=0.0)  # no budget left: flag nothing more
+    assert rule.with_thresholds(rule.thresholds.replace(ood=over)).decide_many(probs, scores).share(
+        DecisionKind.UNKNOWN) == base.share(DecisionKind.UNKNOWN)
 
 
 def test_threshold_meets_the_target_precision():

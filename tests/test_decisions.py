@@ -14,10 +14,10 @@ from serve.identify.decisions import (
     Thresholds,
     advice,
     decide,
-    normalise_appendix,
     strictest_appendix,
 )
 from serve.i18n import Message
+from species_data.catalogue import Appendix
 
 LABELS = ("pangolin_white", "pangolin_black", "python_reticulated", "parrot_grey")
 GROUPS = {
@@ -190,19 +190,16 @@ APPENDIX_VALUES = ("I", "II", "III", None, "none")
 
 
 def test_confidence_bands_change_the_phrasing():
-    assert _keys(advice(IDENTIFIED_HIGH, None, False))[0] == "decision.identified.very_likely"
-    assert _keys(advice(IDENTIFIED_MODERATE, None, False))[0] == "decision.identified.likely"
+    assert _keys(advice(IDENTIFIED_HIGH, None))[0] == "decision.identified.very_likely"
+    assert _keys(advice(IDENTIFIED_MODERATE, None))[0] == "decision.identified.likely"
     at_band = Decision(DecisionKind.IDENTIFIED, "pangolin_white", None, 0.9, ())
-    assert _keys(advice(at_band, None, False))[0] == "decision.identified.very_likely"
+    assert _keys(advice(at_band, None))[0] == "decision.identified.very_likely"
 
 
 @pytest.mark.parametrize("appendix", ["I", "II", "III", "ii"])
 @pytest.mark.parametrize("decision", [IDENTIFIED_HIGH, IDENTIFIED_MODERATE, GROUP])
-@pytest.mark.parametrize("protected", [True, False])
-def test_every_listed_result_gets_the_tentative_warning_and_its_appendix_step(
-    decision, appendix, protected
-):
-    keys = _keys(advice(decision, appendix, protected))
+def test_every_listed_result_gets_the_tentative_warning_and_its_appendix_step(decision, appendix):
+    keys = _keys(advice(decision, appendix))
     assert "decision.cites.tentative" in keys
     assert f"decision.cites.appendix_{appendix.lower()}" in keys
     assert keys.index("decision.cites.tentative") < keys.index(
@@ -211,14 +208,14 @@ def test_every_listed_result_gets_the_tentative_warning_and_its_appendix_step(
 
 
 def test_group_says_probably_and_refer():
-    keys = _keys(advice(GROUP, None, False))
+    keys = _keys(advice(GROUP, None))
     assert keys[:2] == ["decision.group.probable", "decision.group.refer"]
 
 
 @pytest.mark.parametrize("decision", [UNKNOWN, UNKNOWN_OOD])
 @pytest.mark.parametrize("appendix", APPENDIX_VALUES)
 def test_unknown_never_names_a_species(decision, appendix):
-    messages = advice(decision, appendix, True, name_of=lambda x: f"NAME<{x}>")
+    messages = advice(decision, appendix, name_of=lambda x: f"NAME<{x}>")
     assert _keys(messages)[-1] == "decision.unknown.refer"
     for m in messages:
         assert not m.params, f"{m.key} carries {m.params}"
@@ -228,30 +225,30 @@ def test_unknown_never_names_a_species(decision, appendix):
 
 
 def test_unknown_says_why():
-    assert _keys(advice(UNKNOWN, None, False))[0] == "decision.unknown.not_recognised"
-    assert _keys(advice(UNKNOWN_OOD, None, False))[0] == "decision.unknown.out_of_scope"
+    assert _keys(advice(UNKNOWN, None))[0] == "decision.unknown.not_recognised"
+    assert _keys(advice(UNKNOWN_OOD, None))[0] == "decision.unknown.out_of_scope"
 
 
 def test_params_hold_ids_and_rendered_names():
-    m = advice(IDENTIFIED_HIGH, None, False, name_of=str.upper)[0]
+    m = advice(IDENTIFIED_HIGH, None, name_of=str.upper)[0]
     assert m.params["label"] == "pangolin_white"
     assert m.params["name"] == "PANGOLIN_WHITE"
-    g = advice(GROUP, None, False, name_of=lambda x: "Pangolins")[0]
+    g = advice(GROUP, None, name_of=lambda x: "Pangolins")[0]
     assert g.params["group"] == "pangolins" and g.params["group_name"] == "Pangolins"
     assert "Pangolins" in g.render()
 
 
-def test_protected_and_not_listed_notes():
-    assert "decision.protected" in _keys(advice(IDENTIFIED_HIGH, None, True))
-    assert "decision.not_listed" in _keys(advice(IDENTIFIED_HIGH, "none", False))
-    assert "decision.not_listed" not in _keys(advice(IDENTIFIED_HIGH, "II", False))
+def test_not_listed_note_only_for_classes_not_listed():
+    assert "decision.not_listed" in _keys(advice(IDENTIFIED_HIGH, None))
+    assert "decision.not_listed" in _keys(advice(IDENTIFIED_HIGH, Appendix.NONE))
+    assert "decision.cites.tentative" not in _keys(advice(IDENTIFIED_HIGH, "none"))
+    assert "decision.not_listed" not in _keys(advice(IDENTIFIED_HIGH, "II"))
 
 
 @pytest.mark.parametrize("decision", ALL)
 @pytest.mark.parametrize("appendix", APPENDIX_VALUES)
-@pytest.mark.parametrize("protected", [True, False])
-def test_rendered_advice_never_overstates(decision, appendix, protected):
-    for m in advice(decision, appendix, protected):
+def test_rendered_advice_never_overstates(decision, appendix):
+    for m in advice(decision, appendix):
         text = m.render()
         assert not re.search(r"\b(confirmed|certain|certainly|definitely)\b", text, re.I), text
 
@@ -265,21 +262,78 @@ def test_every_english_text_avoids_overstating_words():
 
 def test_bad_appendix_is_named():
     with pytest.raises(ValueError, match="'IV'"):
-        advice(IDENTIFIED_HIGH, "IV", False)
+        advice(IDENTIFIED_HIGH, "IV")
 
 
 def test_appendix_helpers():
-    assert normalise_appendix(" ii ") == "II"
-    assert normalise_appendix("none") is None and normalise_appendix(None) is None
-    assert strictest_appendix(["III", None, "II"]) == "II"
-    assert strictest_appendix([None, "none"]) is None
-    assert strictest_appendix(["I", "III"]) == "I"
+    assert Appendix.parse(" ii ") is Appendix.II
+    assert Appendix.parse("none") is Appendix.NONE and Appendix.parse(None) is Appendix.NONE
+    assert strictest_appendix(["III", None, "II"]) is Appendix.II
+    assert strictest_appendix([None, "none"]) is Appendix.NONE
+    assert strictest_appendix([Appendix.I, "III"]) is Appendix.I
+    assert strictest_appendix([]) is Appendix.NONE
 
 
 def test_end_to_end_decide_then_advise():
     d = _decide([0.45, 0.40, 0.10, 0.05])
-    messages = advice(d, strictest_appendix(["I", "II"]), True)
+    messages = advice(d, strictest_appendix(["I", "II"]))
     assert isinstance(messages[0], Message)
     assert "decision.cites.appendix_i" in _keys(messages)
     for m in messages:
         m.render()  # every key exists in English and its placeholders are filled
+
+
+# --- look-alikes of protected classes: CANNOT_RULE_OUT ------------------------------------
+
+IVORY_LABELS = ("ivory", "walrus_ivory", "bone", "tiger")
+IVORY_GROUPS = {"ivory": "ivory_like", "walrus_ivory": "ivory_like", "bone": "ivory_like", "tiger": "big_cats"}
+IVORY_KW = dict(protected=("ivory", "walrus_ivory", "tiger"), lookalikes={"bone": ("ivory",)})
+
+
+def _ivory(probs, release) -> Decision:
+    th = Thresholds(identify=0.7, group=0.8, release=release)
+    return decide(IVORY_LABELS, probs, IVORY_GROUPS, th, **IVORY_KW)
+
+
+def test_harmless_lookalike_is_identified_only_under_the_release_threshold():
+    family = "ivory+walrus_ivory"
+    released = _ivory([0.01, 0.01, 0.97, 0.01], {family: 0.05})
+    assert released.kind is DecisionKind.IDENTIFIED and released.label == "bone"
+    assert released.family == family and released.protected_mass == pytest.approx(0.02)
+    held = _ivory([0.04, 0.02, 0.93, 0.01], {family: 0.05})
+    assert held.kind is DecisionKind.CANNOT_RULE_OUT and held.label is None
+    assert held.suspected == ("ivory", "walrus_ivory") and held.lookalike == "bone"
+    assert held.group == "ivory_like" and held.protected_mass == pytest.approx(0.06)
+    never = _ivory([0.001, 0.001, 0.997, 0.001], {family: None})
+    assert never.kind is DecisionKind.CANNOT_RULE_OUT
+    assert _ivory([0.001, 0.001, 0.997, 0.001], {}).kind is DecisionKind.CANNOT_RULE_OUT  # not calibrated
+    assert _ivory([0.97, 0.01, 0.01, 0.01], {}).kind is DecisionKind.IDENTIFIED  # the protected class itself
+    assert _ivory([0.01, 0.01, 0.01, 0.97], {}).label == "tiger"  # no harmless look-alike: untouched
+
+
+CANNOT = _ivory([0.04, 0.02, 0.93, 0.01], {})
+
+
+def test_cannot_rule_out_names_the_suspects_the_check_and_the_referral():
+    checks = ("Bone shows tiny dark pits (Haversian canals) and never Schreger lines.",)
+    messages = advice(CANNOT, Appendix.I, name_of=str.upper, checks=checks)
+    keys = _keys(messages)
+    assert keys == ["decision.cannot_rule_out.head", "decision.cannot_rule_out.check", "decision.cites.tentative",
+                    "decision.cannot_rule_out.refer_i"]
+    head = messages[0].render()
+    assert "IVORY, WALRUS_IVORY" in head and "BONE" in head
+    assert "Haversian" in messages[1].render()
+    assert not any(k.startswith("decision.identified") for k in keys)  # never named as the harmless class
+
+
+def test_cannot_rule_out_without_a_catalogue_cue_says_to_compare_and_refers_by_appendix():
+    keys = _keys(advice(CANNOT, "III"))
+    assert "decision.cannot_rule_out.no_check" in keys and keys[-1] == "decision.cannot_rule_out.refer_iii"
+
+
+@pytest.mark.parametrize("lang", ["en", "fr", "es", "pt", "id"])
+def test_cannot_rule_out_renders_in_every_complete_language(lang):
+    for m in advice(CANNOT, "II", checks=("x",)):
+        text = m.render(lang)
+        assert not text.startswith("[en]") and "{" not in text, (lang, m.key)
+        assert not re.search(r"\b(confirmed|certain|certainly|definitely)\b", text, re.I)

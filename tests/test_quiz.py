@@ -41,20 +41,21 @@ from serve.quiz.engine import (
     trainee_confusions,
 )
 from serve.quiz.schedule import INTERVALS, N_BOXES, CardState
+from species_data.catalogue import Appendix, Kind
 
 # Pangolins (4), parrots (3), reptiles (3): the white-bellied pangolin has one catalogue
 # look-alike and is confused by the model with the tree pangolin... and a python.
 CLASSES = [
-    QuizClass("pangolin_white", "pangolins", "I", "mammal", ("pangolin_black",), product=True),
-    QuizClass("pangolin_black", "pangolins", "I", "mammal"),
-    QuizClass("pangolin_giant", "pangolins", "I", "mammal"),
-    QuizClass("pangolin_sunda", "pangolins", "I", "mammal"),
-    QuizClass("parrot_grey", "parrots", "I", "bird"),
-    QuizClass("parrot_amazon", "parrots", "II", "bird"),
-    QuizClass("parrot_budgie", "parrots", None, "bird"),
-    QuizClass("python_reticulated", "reptiles", "II", "reptile", product=True),
-    QuizClass("tortoise_star", "reptiles", "I", "reptile", ("pangolin_white",)),
-    QuizClass("gecko_tokay", "reptiles", "none", "reptile"),
+    QuizClass("pangolin_white", "pangolins", "I", Kind.PART_OR_PRODUCT, ("pangolin_black",), product=True),
+    QuizClass("pangolin_black", "pangolins", "I", Kind.WHOLE_ANIMAL),
+    QuizClass("pangolin_giant", "pangolins", "I", Kind.WHOLE_ANIMAL),
+    QuizClass("pangolin_sunda", "pangolins", "I", Kind.WHOLE_ANIMAL),
+    QuizClass("parrot_grey", "parrots", "I", Kind.WHOLE_ANIMAL),
+    QuizClass("parrot_amazon", "parrots", "II", Kind.WHOLE_ANIMAL),
+    QuizClass("parrot_budgie", "parrots", None, Kind.WHOLE_ANIMAL),
+    QuizClass("python_reticulated", "reptiles", "II", Kind.PART_OR_PRODUCT, product=True),
+    QuizClass("tortoise_star", "reptiles", "I", Kind.WHOLE_ANIMAL, ("pangolin_white",)),
+    QuizClass("gecko_tokay", "reptiles", "none", Kind.WHOLE_ANIMAL),
 ]
 PHOTOS = {c.id: [f"{c.id}-{i}" for i in range(3)] for c in CLASSES}
 CONFUSION = {
@@ -75,11 +76,13 @@ def _ans(class_id: str, correct: bool, at: int = 0, chosen: str | None = None,
 
 
 def test_quiz_class_normalises_appendix_and_rejects_bad_values():
-    assert POOL.classes["gecko_tokay"].appendix is None
+    assert POOL.classes["gecko_tokay"].appendix is Appendix.NONE
+    assert POOL.classes["parrot_amazon"].appendix is Appendix.II
+    assert POOL.classes["parrot_budgie"].kind is Kind.WHOLE_ANIMAL
     with pytest.raises(ValueError, match="'IV'"):
-        QuizClass("x", "g", "IV", "bird")
+        QuizClass("x", "g", "IV", Kind.WHOLE_ANIMAL)
     with pytest.raises(ValueError, match="group"):
-        QuizClass("x", "", None, "bird")
+        QuizClass("x", "", None, Kind.WHOLE_ANIMAL)
 
 
 def test_pool_build_names_bad_input():
@@ -107,7 +110,7 @@ def test_syllabus_scopes():
     assert set(Syllabus(SyllabusScope.GROUP, "parrots").eligible(POOL)) == {
         "parrot_grey", "parrot_amazon", "parrot_budgie"}
     app_i = Syllabus(SyllabusScope.APPENDIX_I).eligible(POOL)
-    assert set(app_i) == {c.id for c in CLASSES if c.appendix == "I"}
+    assert set(app_i) == {c.id for c in CLASSES if c.appendix is Appendix.I}
     assert set(Syllabus(SyllabusScope.PRODUCTS).eligible(POOL)) == {
         "pangolin_white", "python_reticulated"}
 
@@ -227,7 +230,7 @@ def test_regulation_questions(class_id, appendix, protected, step):
 
 
 def test_appendix_iii_steps():
-    pool = QuizPool.build(CLASSES + [QuizClass("civet", "mammals", "III", "mammal")],
+    pool = QuizPool.build(CLASSES + [QuizClass("civet", "mammals", "III", Kind.WHOLE_ANIMAL)],
                           dict(PHOTOS, civet=["c1"]))
     q = make_question(pool, "civet", QuestionKind.NEXT_STEP, random.Random(0))
     assert q.answer == "check_origin_certificate"

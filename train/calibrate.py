@@ -3,23 +3,26 @@
 Everything here is chosen on the validation split (and, for the choice of the
 out-of-catalogue score only, on a tuning half of the out-of-catalogue photos);
 the test split and the other half of the out-of-catalogue photos only report.
+Every decision counted here is made by the one rule the app serves
+(`train.decision_rule.DecisionRule`), so the card's "as served" figures are what
+officers get.
 
-The vectorised decision rule mirrors `serve.identify.decisions.decide` (a test checks
-they agree): UNKNOWN if the out-of-catalogue score exceeds its threshold, else
-IDENTIFIED if the top probability passes `identify`, else GROUP if the most
-probable group (of 2+ classes) passes `group`, else UNKNOWN.
+Order of the choices: temperature (validation NLL) -> identify threshold (95 % of the
+answered photos right) -> group threshold -> release thresholds of the look-alike
+families (`train.release`) -> out-of-catalogue score and threshold (at most 5 % of
+in-catalogue validation photos may end UNKNOWN).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import ood
-from .bundle import Thresholds
+from .decision_rule import UNKNOWN, ClassGroups, DecisionKind, DecisionRule, Thresholds
 from .head import fit_temperature, softmax
 from .metrics import choose_threshold
+from .release import FamilyRelease, choose_release
 
 TARGET_PRECISION = 0.95  # identified answers on validation must be this often right
 UNKNOWN_BUDGET = 0.05  # at most this share of in-catalogue validation photos may end UNKNOWN
@@ -35,38 +38,25 @@ class Split3:
     y: np.ndarray | None = None  # class index, None for out-of-catalogue photos
 
 
-def group_matrix(labels: Sequence[str], groups: dict[str, str]) -> tuple[list[str], np.ndarray]:
-    """(group ids with 2+ member classes, membership matrix classes x groups)."""
-    members: dict[str, list[int]] = {}
-    for i, label in enumerate(labels):
-        members.setdefault(groups.get(label, label), []).append(i)
-    names = sorted(g for g, idx in members.items() if len(idx) >= 2)
-    m = np.zeros((len(labels), len(names)), np.float64)
-    for j, g in enumerate(names):
-        m[members[g], j] = 1.0
-    return names, m
+def group_threshold(probs: np.ndarray, y: np.ndarray, classes: ClassGroups) -> float | None:
+    """The group threshold: lowest mass at which the heaviest group of 2+ classes holds the
+    true class in `TARGET_PRECISION` of the photos of grouped classes (None: no such group).
 
-
-def decide_many(probs: np.ndarray, ood_scores: np.ndarray, thresholds: Thresholds,
-                membership: np.ndarray) -> np.ndarray:
-    """Decision per row: 0 = IDENTIFIED, 1 = GROUP, 2 = UNKNOWN."""
-    identified = probs.max(1) >= thresholds.identify
-    group_mass = probs @ membership if membership.shape[1] else np.zeros((len(probs), 1))
-    grouped = group_mass.max(1) >= thresholds.group
-    out = np.where(identified, 0, np.where(grouped, 1, 2))
-    out[ood_scores > thresholds.ood] = 2
-    return out
-
-
-def _group_threshold(probs: np.ndarray, y: np.ndarray, membership: np.ndarray) -> float:
-    if membership.shape[1] == 0:
-        return 1.01
-    mass = probs @ membership
-    true_group = membership[y]  # one-hot-ish row of the true class's group (zeros if singleton)
+    The same heuristic as before the rule was unified, kept so re-fits keep their
+    behaviour; it measures precision over every photo of a grouped class, not over the
+    photos that reach the GROUP step, which are far less often right (the card reports
+    the served shares)."""
+    multi = classes.group_sizes >= 2
+    if not multi.any():
+        return None
+    membership = classes.membership[:, multi]
+    true_group = membership[y]
     has_group = true_group.sum(1) > 0
     if not has_group.any():
-        return 1.01
-    return choose_threshold(mass[has_group], true_group[has_group].argmax(1), TARGET_PRECISION)
+        return None
+    mass = probs[has_group] @ membership
+    chosen = choose_threshold(mass, true_group[has_group].argmax(1), TARGET_PRECISION)
+    return chosen if chosen > 0 else None
 
 
 @dataclass(frozen=True)
@@ -74,17 +64,21 @@ class Calibration:
     temperature: float
     thresholds: Thresholds
     ood_method: str
-    ood_report: dict  # per method: AUROC on tuning photos; chosen method's numbers
+    ood_report: dict  # per method: AUROC on tuning photos
+    release: dict[str, FamilyRelease] = field(default_factory=dict)  # per family, on validation
+
+    def rule(self, classes: ClassGroups) -> DecisionRule:
+        return DecisionRule(classes, self.thresholds)
 
 
-def calibrate(val: Split3, labels: Sequence[str], groups: dict[str, str], ref: ood.OodReference,
-              ood_tune: Split3 | None, methods: Sequence[str] = ood.METHODS) -> Calibration:
+def calibrate(val: Split3, classes: ClassGroups, ref: ood.OodReference, ood_tune: Split3 | None,
+              methods=ood.METHODS) -> Calibration:
     assert val.y is not None
     temperature = fit_temperature(val.logits, val.y)
     probs = softmax(val.logits, temperature)
-    identify = choose_threshold(probs, val.y, TARGET_PRECISION)
-    _, membership = group_matrix(labels, groups)
-    group = _group_threshold(probs, val.y, membership)
+    thresholds = Thresholds(choose_threshold(probs, val.y, TARGET_PRECISION), group_threshold(probs, val.y, classes))
+    release = choose_release(probs, val.y, DecisionRule(classes, thresholds))
+    thresholds = thresholds.replace(release={family: r.threshold for family, r in release.items()})
 
     report: dict = {"auroc_tune": {}}
     if ood_tune is not None and len(ood_tune.logits):
@@ -96,47 +90,45 @@ def calibrate(val: Split3, labels: Sequence[str], groups: dict[str, str], ref: o
     else:
         method = "knn"
     s_in = ood.scores(method, val.logits, val.features, val.imagenet_logits, temperature, ref)
-    ood_threshold = _ood_threshold_within_budget(probs, s_in, identify, group, membership)
-    return Calibration(temperature, Thresholds(identify, group, ood_threshold), method, report)
+    ood_threshold = ood_threshold_within_budget(DecisionRule(classes, thresholds), probs, s_in)
+    return Calibration(temperature, thresholds.replace(ood=ood_threshold), method, report, release)
 
 
-def _ood_threshold_within_budget(probs, s_in, identify, group, membership, budget: float = UNKNOWN_BUDGET) -> float:
-    """Lowest score threshold keeping in-catalogue UNKNOWN at or under the budget."""
-    base = decide_many(probs, np.full(len(probs), -np.inf), Thresholds(identify, group, np.inf), membership)
-    already = base == 2
+def ood_threshold_within_budget(rule: DecisionRule, probs: np.ndarray, s_in: np.ndarray,
+                                budget: float = UNKNOWN_BUDGET) -> float | None:
+    """Lowest score threshold keeping in-catalogue UNKNOWN at or under the budget
+    (`rule`'s own ood threshold is ignored); None when there are no scores."""
+    base = rule.with_thresholds(rule.thresholds.replace(ood=None)).decide_many(probs)
+    already = base.kind == UNKNOWN
     allowed = int(np.floor(budget * len(probs))) - int(already.sum())
     candidates = np.sort(s_in[~already])[::-1]
-    if allowed <= 0 or len(candidates) == 0:
-        return float(candidates[0]) if len(candidates) else float("inf")
-    return float(candidates[min(allowed, len(candidates) - 1)])
+    if len(candidates) == 0:
+        return None
+    return float(candidates[0] if allowed <= 0 else candidates[min(allowed, len(candidates) - 1)])
 
 
-def unknown_rates(split: Split3, cal: Calibration, labels: Sequence[str], groups: dict[str, str],
-                  ref: ood.OodReference) -> dict[str, float]:
-    """Share of photos ending IDENTIFIED / GROUP / UNKNOWN under the calibrated rule."""
+def _served(split: Split3, cal: Calibration, classes: ClassGroups, ref: ood.OodReference):
     probs = softmax(split.logits, cal.temperature)
     s = ood.scores(cal.ood_method, split.logits, split.features, split.imagenet_logits, cal.temperature, ref)
-    _, membership = group_matrix(labels, groups)
-    d = decide_many(probs, s, cal.thresholds, membership)
-    n = max(len(d), 1)
-    return {"identified": float((d == 0).sum() / n), "group": float((d == 1).sum() / n),
-            "unknown": float((d == 2).sum() / n), "n": int(len(d))}
+    return probs, s, cal.rule(classes).decide_many(probs, s)
 
 
-def operating_point(inside: Split3, outside: Split3, cal: Calibration, labels: Sequence[str],
-                    groups: dict[str, str], ref: ood.OodReference, budget: float = UNKNOWN_BUDGET) -> dict:
+def decision_shares(split: Split3, cal: Calibration, classes: ClassGroups, ref: ood.OodReference) -> dict:
+    """Share of photos ending in each decision kind under the served rule."""
+    _, _, out = _served(split, cal, classes, ref)
+    return {**{kind.value: out.share(kind) for kind in DecisionKind}, "n": int(len(out.kind))}
+
+
+def operating_point(inside: Split3, outside: Split3, cal: Calibration, classes: ClassGroups,
+                    ref: ood.OodReference, budget: float = UNKNOWN_BUDGET) -> dict:
     """On held-out photos: the share of out-of-catalogue photos ending UNKNOWN when the
     out-of-catalogue threshold lets at most `budget` of in-catalogue photos end UNKNOWN.
     (The served threshold is chosen on validation; this re-reads the same curve on test.)"""
-    _, membership = group_matrix(labels, groups)
-    p_in = softmax(inside.logits, cal.temperature)
-    p_out = softmax(outside.logits, cal.temperature)
-    s_in = ood.scores(cal.ood_method, inside.logits, inside.features, inside.imagenet_logits, cal.temperature, ref)
-    s_out = ood.scores(cal.ood_method, outside.logits, outside.features, outside.imagenet_logits, cal.temperature, ref)
-    t = cal.thresholds
-    tau = _ood_threshold_within_budget(p_in, s_in, t.identify, t.group, membership, budget)
-    th = Thresholds(t.identify, t.group, tau)
-    d_in = decide_many(p_in, s_in, th, membership)
-    d_out = decide_many(p_out, s_out, th, membership)
-    return {"in_catalogue_unknown": float((d_in == 2).mean()), "out_of_catalogue_unknown": float((d_out == 2).mean()),
-            "budget": budget, "n_in": int(len(d_in)), "n_out": int(len(d_out))}
+    p_in, s_in, _ = _served(inside, cal, classes, ref)
+    p_out, s_out, _ = _served(outside, cal, classes, ref)
+    rule = cal.rule(classes)
+    rule = rule.with_thresholds(rule.thresholds.replace(ood=ood_threshold_within_budget(rule, p_in, s_in, budget)))
+    d_in, d_out = rule.decide_many(p_in, s_in), rule.decide_many(p_out, s_out)
+    return {"in_catalogue_unknown": d_in.share(DecisionKind.UNKNOWN),
+            "out_of_catalogue_unknown": d_out.share(DecisionKind.UNKNOWN),
+            "budget": budget, "n_in": int(len(d_in.kind)), "n_out": int(len(d_out.kind))}

@@ -62,9 +62,11 @@ def render(bundle: Bundle) -> str:
         f"training mode `{meta.training.get('mode')}`; input {meta.preprocessing.input_size} px, "
         f"mean/std {meta.preprocessing.mean}/{meta.preprocessing.std}.")
     add(f"- Classes: {len(meta.labels)}; catalogue version `{meta.catalogue_version}`; data manifest `{meta.data_manifest}`.")
-    add(f"- Calibration: temperature {meta.temperature:.3f}; identify threshold {meta.thresholds.identify:.3f}; "
-        f"group threshold {meta.thresholds.group:.3f}; out-of-catalogue score `{meta.ood_method}` "
-        f"above {meta.thresholds.ood:.4f} means UNKNOWN.")
+    th = meta.thresholds
+    add(f"- Calibration: temperature {meta.temperature:.3f}; identify threshold {th.identify:.3f}; "
+        + (f"group threshold {th.group:.3f}; " if th.group is not None else "no group answers; ")
+        + (f"out-of-catalogue score `{meta.ood_method}` above {th.ood:.4f} means UNKNOWN."
+           if th.ood is not None else "no out-of-catalogue check."))
     add(f"- Created {meta.created_at}" + (f", derived from `{meta.parent}`." if meta.parent else "."))
     add("")
     add("## Intended use")
@@ -116,6 +118,7 @@ def render(bundle: Bundle) -> str:
     if ood.get("auroc_tune"):
         add("Out-of-catalogue scores compared on the tuning half (AUROC): " +
             ", ".join(f"`{k}` {v:.3f}" for k, v in ood["auroc_tune"].items()) + ".")
+    lines += release_section(meta)
     add("\nPer class (test):\n")
     add("| class | precision | recall | F1 | photos |")
     add("|---|---|---|---|---|")
@@ -146,6 +149,39 @@ def render(bundle: Bundle) -> str:
     add("Museum photos of carvings are not modern seizures; many animal photos are small web images. "
         "Expect lower accuracy on phone photos taken at inspection, and use the UNKNOWN/GROUP outcomes.")
     return "\n".join(lines) + "\n"
+
+
+def release_section(meta) -> list[str]:
+    """What the release policy for look-alikes of protected classes avoids, and what it costs."""
+    val, test = meta.metrics.get("release_val") or {}, meta.metrics.get("release_test")
+    families = meta.decision_rule().classes.families
+    if not families:
+        return []
+    out = ["", "### Look-alikes of protected classes", "",
+           "A harmless class that looks like a protected (CITES-listed) one is answered IDENTIFIED only while the "
+           "protected classes of its family hold less probability than the family's release threshold, chosen on "
+           "validation so that at most 0.5 % of the family's protected photos are confidently released; a family "
+           "where that would take IDENTIFIED from more than half of its harmless photos never confirms them from "
+           "a photo (CANNOT_RULE_OUT: the officer is told what cannot be ruled out and what to check).", "",
+           "| family (protected / harmless) | release threshold | validation: protected photos released without "
+           "→ with | validation: harmless photos IDENTIFIED without → with |", "|---|---|---|---|"]
+    for fam in families:
+        t = meta.thresholds.release.get(fam.id)
+        r = val.get(fam.id)
+        shown = "never (cannot rule out)" if t is None else f"{t:.4f}"
+        numbers = (f"{r['released_without']} → {r['released_with']} of {r['protected_photos']} | "
+                   f"{r['identified_without']} → {r['identified_with']} of {r['harmless_photos']}") if r else "n/a | n/a"
+        out.append(f"| {', '.join(fam.protected)} / {', '.join(fam.harmless)} | {shown} | {numbers} |")
+    if test:
+        out.append("")
+        out.append(f"On test photos: protected photos answered IDENTIFIED as a non-protected class "
+                   f"{test['released_without']} of {test['protected_photos']} "
+                   f"({_pct(test['released_without'] / max(test['protected_photos'], 1))}) without the policy, "
+                   f"{test['released_with']} ({_pct(test['released_with'] / max(test['protected_photos'], 1))}) "
+                   "with it; harmless photos no longer IDENTIFIED: " + "; ".join(
+                       f"{f['family']} {f['identified_without'] - f['identified_with']} of {f['identified_without']}"
+                       for f in test["families"]) + ".")
+    return out
 
 
 def write_card(bundle: Bundle, card_dir: Path) -> Path:

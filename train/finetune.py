@@ -48,10 +48,11 @@ from . import distributed as dist
 from .augment import EvalPhotos, TrainPhotos
 from .bundle import Bundle, BundleMeta
 from .embeddings import EmbeddingCache, cache_key, embed_photos
-from .fit import FitConfig, calibrate_and_measure, catalogue_snapshot, finish_bundle, ood_photos, preprocessing_for
+from .fit import FitConfig, calibrate_and_measure, class_groups, finish_bundle, ood_photos, preprocessing_for
 from .head import class_weights, fit_head
 from .model import SpeciesClassifier
 from .preprocess import Preprocessing
+from .snapshot import CatalogueSnapshot, catalogue_snapshot
 from .recipe import MIN_LR_RATIO, autocast_dtype, lr_factor, param_groups
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,7 @@ MIN_IMPROVEMENT = 1e-4  # validation loss must drop by this much to count as bet
 class Data:
     photo_set: PhotoSet
     labels: list[str]
-    groups: dict[str, str]
-    catalogue_version: str
+    catalogue: CatalogueSnapshot
     pre: Preprocessing
     train: list[Photo]
     val: list[Photo]
@@ -76,14 +76,14 @@ class Data:
 def load_data(cfg: FitConfig) -> Data:
     photo_set = scan(cfg.data, cfg.classes)
     labels = list(photo_set.labels)
-    groups, version = catalogue_snapshot(labels, cfg.catalogue_dirs)
+    snapshot = catalogue_snapshot(labels, cfg.catalogue_dirs)
     pre = preprocessing_for(cfg)
     train, val = list(photo_set.of(Split.TRAIN)), list(photo_set.of(Split.VAL))
     if len(train) < cfg.batch_size or not val:
         raise ValueError(f"{len(train)} train and {len(val)} validation photos; fine-tuning needs at least "
                          f"--batch-size ({cfg.batch_size}) train photos and one validation photo: add photos "
                          "or lower --batch-size")
-    return Data(photo_set, labels, groups, version, pre, train, val)
+    return Data(photo_set, labels, snapshot, pre, train, val)
 
 
 def checkpoint_dir(cfg: FitConfig) -> Path:
@@ -331,7 +331,8 @@ def write_bundle(cfg: FitConfig, data: Data, trained: Trained, ctx: dist.Context
                                  cfg.progress, engine) if tune else None)
     embed_ood = lambda ood_list: ood_embedded  # noqa: E731 (same photos, same order: ood_photos is deterministic)
     model.cpu()  # the heads run on CPU features; the bundle and its ONNX export are written from CPU
-    cal, ref, metrics = calibrate_and_measure(model, feats, y, split, labels, data.groups, cfg.ood_data, embed_ood)
+    cal, ref, metrics = calibrate_and_measure(model, feats, y, split, class_groups(labels, data.catalogue),
+                                              cfg.ood_data, embed_ood)
     p = trained.progress
     hyper = {k: getattr(cfg, k) for k in ("epochs", "lr", "backbone_lr_scale", "layer_decay", "label_smoothing",
                                           "weight_decay", "warmup_epochs", "batch_size", "patience", "max_steps",
@@ -350,8 +351,9 @@ def write_bundle(cfg: FitConfig, data: Data, trained: Trained, ctx: dist.Context
     }
     meta = BundleMeta(
         version=Path(cfg.out).name, arch=cfg.arch, labels=labels, preprocessing=data.pre,
-        temperature=cal.temperature, thresholds=cal.thresholds, ood_method=cal.ood_method, groups=data.groups,
-        catalogue_version=data.catalogue_version, metrics=metrics, training=training,
+        temperature=cal.temperature, thresholds=cal.thresholds, ood_method=cal.ood_method,
+        groups=data.catalogue.groups, appendices=data.catalogue.appendices, lookalikes=data.catalogue.lookalikes,
+        catalogue_version=data.catalogue.version, metrics=metrics, training=training,
         data_manifest=data.photo_set.manifest_hash(), counts=data.photo_set.counts(),
         sources=data.photo_set.sources(),
     )

@@ -30,11 +30,14 @@ from .backbone import spec
 from .backbone_store import BackboneStore
 from .bundle import Bundle, BundleMeta, save_bundle
 from .export import export_with_head
-from .calibrate import Split3, calibrate, operating_point, unknown_rates
+from .calibrate import Split3, calibrate, decision_shares, operating_point
+from .decision_rule import ClassGroups
 from .embeddings import EmbeddingCache, embed_photos
 from .head import fit_head, softmax
 from .metrics import evaluate_probs, reliability_bins
 from .preprocess import Preprocessing
+from .release import release_report
+from .snapshot import CatalogueSnapshot, catalogue_snapshot
 from .weights import to_numpy
 
 log = logging.getLogger(__name__)
@@ -82,20 +85,6 @@ def preprocessing_for(cfg: FitConfig) -> Preprocessing:
     if cfg.crop_pct is not None:
         pre = replace(pre, crop_pct=cfg.crop_pct)  # validated by Preprocessing itself
     return pre
-
-
-def catalogue_snapshot(labels, catalogue_dirs) -> tuple[dict[str, str], str]:
-    """label -> group, and the catalogue version; every label must be a catalogue id."""
-    from species_data import PACKAGED_DIR, load_catalogue
-
-    catalogue = load_catalogue(PACKAGED_DIR, *catalogue_dirs)
-    missing = [label for label in labels if label not in catalogue]
-    if missing:
-        raise ValueError(
-            f"photo folders {missing} have no catalogue entry; add species_data/catalogue/<id>.yaml "
-            "(see species_data/README.md) or rename the folders to catalogue ids"
-        )
-    return {label: catalogue[label].group for label in labels}, catalogue.version
 
 
 def ood_photos(folder: Path | None) -> tuple[list, list]:
@@ -171,13 +160,18 @@ def source_holdout(feats: np.ndarray, y: np.ndarray, photos, photo_set: PhotoSet
     return results
 
 
+def class_groups(labels: list[str], snapshot: CatalogueSnapshot) -> ClassGroups:
+    """Groups and look-alike families of `labels`, as the decision rule reads them."""
+    return ClassGroups.build(labels, snapshot.groups, snapshot.protected, snapshot.lookalikes)
+
+
 def calibrate_and_measure(model, feats: np.ndarray, y: np.ndarray, split: np.ndarray,
-                          labels: list[str], groups: dict[str, str], ood_folder: Path | None, embed_ood):
+                          classes: ClassGroups, ood_folder: Path | None, embed_ood):
     """Steps 4-5 of every training mode, on features of the finished network:
     calibrate on validation, then measure on test and on held-out out-of-catalogue photos.
     `embed_ood(photos) -> (features, kept photos, skipped)` embeds with the same backbone."""
     tr, va, te = (split == s.value for s in Split)
-    ref = ood.OodReference.fit(feats[tr], y[tr], len(labels))
+    ref = ood.OodReference.fit(feats[tr], y[tr], len(classes.labels))
     tune, report_half = ood_photos(ood_folder)
     ood_tune = ood_report = None
     if tune:
@@ -187,30 +181,34 @@ def calibrate_and_measure(model, feats: np.ndarray, y: np.ndarray, split: np.nda
         ood_report = outputs_from_features(model, f_ood[~is_tune], None)
     val = outputs_from_features(model, feats[va], y[va])
     test = outputs_from_features(model, feats[te], y[te])
-    cal = calibrate(val, labels, groups, ref, ood_tune)
-    metrics = measure(val, test, cal, labels, groups, ref, ood_report)
+    cal = calibrate(val, classes, ref, ood_tune)
+    metrics = measure(val, test, cal, classes, ref, ood_report)
     return cal, ref, metrics
 
 
-def measure(val: Split3, test: Split3, cal, labels: list[str], groups: dict[str, str], ref,
-            ood_report: Split3 | None) -> dict:
+def measure(val: Split3, test: Split3, cal, classes: ClassGroups, ref, ood_report: Split3 | None) -> dict:
     """Step 5 of every training mode and of the quick update: the calibrated model on
-    validation and test, its decisions, and how it flags held-out out-of-catalogue photos."""
+    validation and test, its decisions, what its release policy avoids and costs, and
+    how it flags held-out out-of-catalogue photos."""
+    labels = list(classes.labels)
     probs_test = softmax(test.logits, cal.temperature)
+    s_test = ood.scores(cal.ood_method, test.logits, test.features, test.imagenet_logits, cal.temperature, ref)
     metrics = {
         "val": evaluate_probs(softmax(val.logits, cal.temperature), val.y, labels, cal.thresholds.identify).to_dict(),
         "test": evaluate_probs(probs_test, test.y, labels, cal.thresholds.identify).to_dict(),
-        "decisions_test": unknown_rates(test, cal, labels, groups, ref),
+        "decisions_test": decision_shares(test, cal, classes, ref),
+        "release_val": {family: r.to_dict() for family, r in cal.release.items()},
+        "release_test": release_report(probs_test, test.y, cal.rule(classes), s_test).to_dict(),
         "ood": {**cal.ood_report, "method": cal.ood_method},
         "reliability_test": reliability_bins(probs_test, test.y),
     }
     if ood_report is not None and len(ood_report.logits):
-        metrics["ood"]["report_photos"] = unknown_rates(ood_report, cal, labels, groups, ref)
+        metrics["ood"]["report_photos"] = decision_shares(ood_report, cal, classes, ref)
         s_in = ood.scores(cal.ood_method, test.logits, test.features, test.imagenet_logits, cal.temperature, ref)
         s_out = ood.scores(cal.ood_method, ood_report.logits, ood_report.features, ood_report.imagenet_logits,
                            cal.temperature, ref)
         metrics["ood"]["auroc_report"] = ood.auroc(s_in, s_out)
-        metrics["ood"]["held_out_operating_point"] = operating_point(test, ood_report, cal, labels, groups, ref)
+        metrics["ood"]["held_out_operating_point"] = operating_point(test, ood_report, cal, classes, ref)
     return metrics
 
 
@@ -227,7 +225,7 @@ def fit(cfg: FitConfig) -> Bundle:
     t0 = time.perf_counter()
     photo_set = scan(cfg.data, cfg.classes)
     labels = list(photo_set.labels)
-    groups, catalogue_version = catalogue_snapshot(labels, cfg.catalogue_dirs)
+    snapshot = catalogue_snapshot(labels, cfg.catalogue_dirs)
     log.info("%d photos in %d classes", len(photo_set.photos), len(labels))
     network = LazyNetwork(cfg.arch, len(labels))
     preprocessing = preprocessing_for(cfg)
@@ -251,13 +249,14 @@ def fit(cfg: FitConfig) -> Bundle:
         holdout = pool.submit(source_holdout, feats, y, photos, photo_set, head)
         embed_ood = lambda ood_list: embed_photos(ood_list, network.backbone, preprocessing, cache,  # noqa: E731
                                                   cfg.batch_size, cfg.workers, cfg.progress)
-        cal, ref, metrics = calibrate_and_measure(classifier, feats, y, split, labels, groups, cfg.ood_data,
-                                                  embed_ood)
+        cal, ref, metrics = calibrate_and_measure(classifier, feats, y, split, class_groups(labels, snapshot),
+                                                  cfg.ood_data, embed_ood)
         t_total = time.perf_counter() - t0
         meta = BundleMeta(
             version=Path(cfg.out).name, arch=cfg.arch, labels=labels, preprocessing=preprocessing,
-            temperature=cal.temperature, thresholds=cal.thresholds, ood_method=cal.ood_method, groups=groups,
-            catalogue_version=catalogue_version, metrics=metrics,
+            temperature=cal.temperature, thresholds=cal.thresholds, ood_method=cal.ood_method,
+            groups=snapshot.groups, appendices=snapshot.appendices, lookalikes=snapshot.lookalikes,
+            catalogue_version=snapshot.version, metrics=metrics,
             training={"mode": "head", "l2": head.l2, "seconds_embed": round(t_embed, 1),
                       "seconds_total": round(t_total, 1), "embedded_new": new_embeddings,
                       "skipped": [(str(p.path), r) for p, r in skipped],

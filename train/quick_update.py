@@ -34,7 +34,8 @@ from . import ood
 from .bundle import Bundle, BundleMeta, save_bundle
 from .calibrate import calibrate
 from .features import backbone_id, cache_for, embedder_for, features_of
-from .fit import catalogue_snapshot, measure, ood_photos, outputs_from_features, write_manifest
+from .fit import class_groups, measure, ood_photos, outputs_from_features, write_manifest
+from .snapshot import catalogue_snapshot
 from .export import export_with_head
 from .head import fit_head, softmax
 from .weights import StateDict
@@ -170,7 +171,8 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
     labels = [l for l in base_labels if l in present] + sorted(present - set(base_labels))
     new_classes = tuple(l for l in labels if l not in base_labels)
     dropped = tuple(l for l in base_labels if l not in present)
-    groups, catalogue_version = catalogue_snapshot(labels, cfg.catalogue_dirs)
+    snapshot = catalogue_snapshot(labels, cfg.catalogue_dirs)
+    classes = class_groups(labels, snapshot)
     state = base.state_dict()
     cache = cache_for(base, cfg.data_dir, state)
     preprocessing = base.meta.preprocessing
@@ -217,8 +219,8 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
     ood_report = outputs(f_ood[~is_tune], None) if f_ood is not None else None
     val, test = outputs(feats[va], y[va]), outputs(feats[te], y[te])
     methods = (base.meta.ood_method,) if cfg.ood_methods == "base" else tuple(cfg.ood_methods)
-    cal = calibrate(val, labels, groups, ref, ood_tune, methods)
-    metrics = measure(val, test, cal, labels, groups, ref, ood_report)
+    cal = calibrate(val, classes, ref, ood_tune, methods)
+    metrics = measure(val, test, cal, classes, ref, ood_report)
     metrics["new_classes"] = _new_class_report(new_classes, labels, y, split, val, test, cal.temperature)
     lap("calibrate")
 
@@ -228,8 +230,9 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
         ("start", "photos", "embed", "fit"), ("photos", "embed", "fit", "calibrate"))}
     meta = BundleMeta(
         version=Path(cfg.out).name, arch=base.meta.arch, labels=labels, preprocessing=preprocessing,
-        temperature=cal.temperature, thresholds=cal.thresholds, ood_method=cal.ood_method, groups=groups,
-        catalogue_version=catalogue_version, metrics=metrics,
+        temperature=cal.temperature, thresholds=cal.thresholds, ood_method=cal.ood_method,
+        groups=snapshot.groups, appendices=snapshot.appendices, lookalikes=snapshot.lookalikes,
+        catalogue_version=snapshot.version, metrics=metrics,
         training={"mode": "quick_update", "base": base.meta.version, "base_mode": base.meta.training.get("mode"),
                   "backbone": backbone_id(base, state), "l2": head.l2, "added": merged.added,
                   "removed": merged.removed, "relabelled": merged.relabelled, "new_classes": list(new_classes),

@@ -52,9 +52,10 @@ class Row:
     path: str
     label: str = ""  # the species, when identified
     confidence: float | None = None
-    decision: str = ""  # identified | group | unknown ("" on error)
+    decision: str = ""  # identified | group | cannot_rule_out | unknown ("" on error)
     group: str = ""
-    cites_appendix: str = ""  # I, II, III or none; for a group the strictest of its members
+    cites_appendix: str = ""  # I, II, III or none; for a group the strictest of its members, for
+    # cannot_rule_out the strictest of the protected classes not ruled out
     top5: tuple[tuple[str, float], ...] = ()
     error: str = ""
     ood_score: float | None = None
@@ -151,30 +152,29 @@ class Identifier:
     """Predictor results -> rows, with the catalogue's CITES appendix."""
 
     def __init__(self, predictor, catalogue):
+        self.predictor = predictor
+        self._groups = predictor.bundle.meta.groups
+        self._species = {label: entry.appendix for label in predictor.labels
+                         if (entry := catalogue.get(label)) is not None}
+
+    def _strictest(self, labels) -> str:
         from serve.identify.decisions import strictest_appendix
 
-        self.predictor = predictor
-        groups = predictor.bundle.meta.groups
-
-        def appendix(label: str) -> str | None:
-            entry = catalogue.get(label)
-            return entry.cites.appendix.value if entry is not None else None
-
-        self._species = {label: appendix(label) for label in predictor.labels}
-        self._groups = {g: strictest_appendix(self._species[lb] for lb, gg in groups.items()
-                                              if gg == g and lb in self._species)
-                        for g in set(groups.values())}
+        return strictest_appendix(self._species[lb] for lb in labels if lb in self._species).value
 
     def row(self, path: str, result) -> Row:
+        from serve.identify.decisions import DecisionKind
         from serve.identify.predictor import Failure
 
         if isinstance(result, Failure):
             return Row(path, error=result.reason)
         d = result.decision
-        if d.kind.value == "identified":
-            cites = self._species.get(d.label) or ""
-        elif d.kind.value == "group":
-            cites = self._groups.get(d.group) or "none"
+        if d.kind is DecisionKind.IDENTIFIED:
+            cites = self._species[d.label].value if d.label in self._species else ""
+        elif d.kind is DecisionKind.GROUP:
+            cites = self._strictest(lb for lb, g in self._groups.items() if g == d.group)
+        elif d.kind is DecisionKind.CANNOT_RULE_OUT:  # the suspected protected classes
+            cites = self._strictest(d.suspected)
         else:
             cites = ""
         return Row(path, d.label or "", round(float(d.confidence), 6), d.kind.value, d.group or "", cites,
@@ -300,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts = Counter(r.decision or "error" for r in rows)
     read = len(rows) - counts["error"]
     print(f"{len(rows)} files: {counts['identified']} identified, {counts['group']} group only, "
+          f"{counts['cannot_rule_out']} cannot rule out a protected item, "
           f"{counts['unknown']} unknown (refer to an expert), {counts['error']} not readable"
           + ("" if args.out == "-" else f" -> {args.out}"), file=sys.stderr)
     if not read:

@@ -7,11 +7,11 @@
 
 The path of a photo: safe decode (reduced-scale JPEG decode) -> the bundle's
 preprocessing -> ONNX Runtime forward -> temperature softmax and the
-out-of-catalogue score -> `serve.identify.decisions.decide`.
+out-of-catalogue score -> the bundle's decision rule (`train.decision_rule`, the one
+calibration chose its thresholds under).
 """
 from __future__ import annotations
 
-import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -28,7 +28,7 @@ from train.head import softmax
 from train.preprocess import load_input
 from train.runtime import ModelRunner, Outputs
 
-from serve.identify.decisions import Decision, Thresholds, decide
+from serve.identify.decisions import Decision
 
 # Photos per network run in `identify_many`: ONNX Runtime's activations grow with the
 # batch (two lanes at 32: ~0.9 GB resident; at 8: ~0.4 GB) while photos/s barely moves.
@@ -55,6 +55,7 @@ class Identification:
             "name": self.name, "sha256": self.sha256, "model_version": self.model_version,
             "decision": d.kind.value, "label": d.label, "group": d.group, "confidence": d.confidence,
             "top": [[label, p] for label, p in d.top], "ood_score": self.ood_score,
+            "suspected": list(d.suspected), "protected_probability": d.protected_mass,
         }
 
 
@@ -78,9 +79,7 @@ class Predictor:
         # it is converted once here (same values, float32 in memory: ~10 MB).
         self.reference = ood.OodReference(reference.centroids, reference.bank.astype(np.float32),
                                           reference.k, reference.extras)
-        ood_threshold = meta.thresholds.ood if math.isfinite(meta.thresholds.ood) else None
-        self.thresholds = Thresholds(min(1.0, max(meta.thresholds.identify, 1e-6)),
-                                     min(1.0, max(meta.thresholds.group, 1e-6)), ood_threshold)
+        self.rule = meta.decision_rule()
         self._lock = threading.Lock()  # one forward at a time: ORT already uses every core
         self._lanes: ModelRunner | None = None  # single-thread session for identify_many
 
@@ -101,11 +100,10 @@ class Predictor:
         probs = softmax(outputs.logits.astype(np.float64), meta.temperature)
         scores = ood.scores(meta.ood_method, outputs.logits, outputs.features, outputs.imagenet_logits,
                             meta.temperature, self.reference)
+        probs = probs / probs.sum(1, keepdims=True)
         results = []
-        for row, score, dec, name in zip(probs, scores, decoded, names):
-            row = row / row.sum()
-            decision = decide(self.labels, row.tolist(), meta.groups, self.thresholds, float(score))
-            order = np.argsort(-row)
+        for row, score, decision, dec, name in zip(probs, scores, self.rule.decisions(probs, scores), decoded, names):
+            order = np.argsort(-row, kind="stable")
             results.append(Identification(
                 name, dec.sha256, decision, tuple((self.labels[i], float(row[i])) for i in order),
                 float(score), self.version, dec.original_size))

@@ -25,6 +25,21 @@ def appendix_text(entry: CatalogueEntry, lang: str) -> str:
         t("app.card.appendix", lang, appendix=a.value)
 
 
+def separating_checks(catalogue, suspected, lookalike: str, lang: str) -> list[str]:
+    """What to look at to tell `lookalike` from each suspected (protected) class: the
+    catalogue's look-alike cue of the pair (from either entry), else the suspected class's
+    first cue. In `lang` where translated (English otherwise)."""
+    checks: list[str] = []
+    for cls in suspected:
+        entry, other = catalogue.get(cls), catalogue.get(lookalike)
+        cues = [la.cue_in(lang).value for la in (entry.lookalikes if entry else ()) if la.id == lookalike]
+        cues += [la.cue_in(lang).value for la in (other.lookalikes if other else ()) if la.id == cls]
+        if not cues and entry is not None and entry.cues_in(lang).value:
+            cues = [entry.cues_in(lang).value[0]]
+        checks += [c for c in cues if c not in checks]
+    return checks
+
+
 def card_markdown(entry: CatalogueEntry, catalogue, lang: str) -> str:
     """Names, scientific name, CITES (appendix, note, date checked), protection, cues,
     look-alikes with their separating cue, handling guidance and sources."""

@@ -28,7 +28,8 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Callable, Collection, Mapping, Sequence
 
-from serve.identify.decisions import normalise_appendix
+from species_data.catalogue import Appendix, Kind
+
 from serve.i18n import Message
 from serve.quiz.schedule import (  # re-exported: the app imports the quiz API from here
     Answer, CertificationResult, GroupScore, LeitnerState, QuestionKind, QuizSummary,
@@ -46,15 +47,17 @@ __all__ = [
 ]
 
 N_CHOICES = 4
-APPENDIX_CHOICES = ("I", "II", "III", "none")
+APPENDIX_CHOICES = tuple(a.value for a in Appendix)  # "I", "II", "III", "none"
 PROTECTED_CHOICES = ("prohibited", "permit", "not_listed")
 # Border procedures: the first four are the right step for App I, II, III, not listed.
 NEXT_STEPS = (
     "detain_and_refer", "check_export_permit", "check_origin_certificate", "clear_normally",
     "release_with_warning", "destroy_on_site",
 )
-STEP_FOR_APPENDIX = dict(zip(("I", "II", "III", None), NEXT_STEPS))
-PROTECTED_FOR_APPENDIX = {"I": "prohibited", "II": "permit", "III": "permit", None: "not_listed"}
+STEP_FOR_APPENDIX = dict(zip(Appendix, NEXT_STEPS))
+# "Protected" means CITES-listed (as in the catalogue); the question asks what the listing allows.
+PROTECTED_FOR_APPENDIX = {Appendix.I: "prohibited", Appendix.II: "permit", Appendix.III: "permit",
+                          Appendix.NONE: "not_listed"}
 
 
 class QuizError(ValueError):
@@ -85,12 +88,13 @@ class NameStyle(Enum):
 
 @dataclass(frozen=True)
 class QuizClass:
-    """One class as the quiz sees it. appendix: 'I', 'II', 'III' or None (not listed)."""
+    """One class as the quiz sees it (appendix and kind as in the catalogue; text such as
+    'II' or 'none' is read as the `Appendix` it names)."""
 
     id: str
     group: str
-    appendix: str | None
-    kind: str
+    appendix: Appendix
+    kind: Kind
     lookalikes: tuple[str, ...] = ()
     product: bool = False
 
@@ -99,7 +103,8 @@ class QuizClass:
             raise ValueError(f"QuizClass.id {self.id!r} must be a non-empty string")
         if not self.group:
             raise ValueError(f"QuizClass {self.id!r} has no group; every class needs one")
-        object.__setattr__(self, "appendix", normalise_appendix(self.appendix))
+        object.__setattr__(self, "appendix", Appendix.parse(self.appendix))
+        object.__setattr__(self, "kind", Kind(self.kind))
         object.__setattr__(self, "lookalikes", tuple(self.lookalikes))
 
 
@@ -170,7 +175,7 @@ class Syllabus:
         return {
             SyllabusScope.ALL: True,
             SyllabusScope.GROUP: c.group == self.group,
-            SyllabusScope.APPENDIX_I: c.appendix == "I",
+            SyllabusScope.APPENDIX_I: c.appendix is Appendix.I,
             SyllabusScope.PRODUCTS: c.product,
         }[self.scope]
 
@@ -319,7 +324,7 @@ def make_question(
         answer = class_id
         prompt = Message(f"quiz.prompt.identify.{names.value}")
     elif kind is QuestionKind.APPENDIX:
-        choices, answer = list(APPENDIX_CHOICES), c.appendix or "none"
+        choices, answer = list(APPENDIX_CHOICES), c.appendix.value
         prompt = Message("quiz.prompt.appendix", about)
     elif kind is QuestionKind.PROTECTED:
         choices, answer = list(PROTECTED_CHOICES), PROTECTED_FOR_APPENDIX[c.appendix]

@@ -148,7 +148,7 @@ class QuizService:
             if self._pool is None or self._pool_key != key:
                 photos = scan_photos(self.ctx.config.photo_roots, catalogue, model, stored,
                                      self.ctx.photos, self.ctx.config.data_dir)
-                classes = [QuizClass(e.id, e.group, e.appendix.value, e.kind.value,
+                classes = [QuizClass(e.id, e.group, e.appendix, e.kind,
                                      e.lookalike_ids, product=e.kind is Kind.PART_OR_PRODUCT)
                            for e in catalogue]
                 self._pool = QuizPool.build(classes, photos.by_class, confusion_rates(model))

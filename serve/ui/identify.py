@@ -26,7 +26,7 @@ from serve.identify.heatmap import HeatMapper
 from serve.i18n import t
 from serve.identify.predictor import Failure, Identification
 from serve.records.schema import CaseAction
-from serve.identify.species_card import appendix_text, card_markdown, lookalike_gallery
+from serve.identify.species_card import appendix_text, card_markdown, lookalike_gallery, separating_checks
 from serve.ui.common import Texts, download_file, enter, error, namer, option_list, user_errors
 
 CONCURRENCY = "model"  # identify and heat maps share the model: one queue
@@ -62,16 +62,18 @@ def result_dict(ident: Identification, ctx, lang: str, labels: list[str]) -> dic
     name_of = namer(catalogue, lang)
     d = ident.decision
     entry = catalogue.get(d.label) if d.label else None
-    appendix, protected = None, False
+    appendix, protected, checks = None, False, []
     if d.kind is DecisionKind.IDENTIFIED and entry is not None:
-        appendix, protected = entry.appendix.value, entry.protected
+        appendix, protected = entry.appendix, entry.protected
     elif d.kind is DecisionKind.GROUP:
         members = [catalogue[c] for c in labels if c in catalogue and catalogue[c].group == d.group]
-        appendix = strictest_appendix(m.appendix.value for m in members)
+        appendix = strictest_appendix(m.appendix for m in members)
         protected = any(m.protected for m in members)
-    # `protected` in the card means CITES-listed; the catalogue records no national-law
-    # status, so the decision wording is never told "protected by national law".
-    messages = advice(d, appendix, False, name_of)
+    elif d.kind is DecisionKind.CANNOT_RULE_OUT:  # a protected class is not ruled out
+        appendix = strictest_appendix(catalogue[c].appendix for c in d.suspected if c in catalogue)
+        protected, checks = True, separating_checks(catalogue, d.suspected, d.lookalike, lang)
+    # `protected` means CITES-listed, as in the catalogue and the species sheet.
+    messages = advice(d, appendix, name_of, checks=checks)
     out = ident.to_dict()
     out.update({
         "label_name": name_of(d.label) if d.label else None,
@@ -197,10 +199,11 @@ class IdentifyHandlers:
         catalogue = self.ctx.catalogue()
         msgs = r["advice"]
         verdict_md = f"### {msgs[0]}\n\n" + "\n\n".join(
-            f"⚠️ **{m}**" if k.startswith("decision.cites") else m
+            f"⚠️ **{m}**" if k.startswith(("decision.cites", "decision.cannot_rule_out.refer")) else m
             for m, k in zip(msgs[1:], r["advice_keys"][1:]))
-        shown = ident.decision.label or (ident.top[0][0] if ident.decision.kind is
-                                         DecisionKind.GROUP else None)
+        d = ident.decision
+        shown = d.label or (d.top[0][0] if d.kind is DecisionKind.GROUP else None) or \
+            (d.suspected[0] if d.suspected else None)  # CANNOT_RULE_OUT: the protected class's sheet
         entry = catalogue.get(shown) if shown else None
         if entry is None:
             card_md, gallery = t("app.identify.unknown_note", lang), []

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import gradio as gr
 
+from species_data.catalogue import Appendix, Kind
+
 from serve.context import AppContext
 from serve.i18n import t
 from serve.ui.trainer_handlers import TrainerHandlers
 from serve.ui.trainer_views import EntryForm
 
-KINDS = ("whole_animal", "part_or_product", "lookalike")
-APPENDICES = ("I", "II", "III", "none")
+KINDS = tuple(k.value for k in Kind)  # the form's choices: the catalogue's own values
+APPENDICES = tuple(a.value for a in Appendix)
 
 
 def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir: Path | None = None,
@@ -80,14 +82,14 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
             form = {}
             with gr.Row():
                 form["id"] = lab(gr.Textbox(), "field_id")
-                form["kind"] = lab(gr.Dropdown(list(KINDS), value="whole_animal"), "field_kind")
+                form["kind"] = lab(gr.Dropdown(list(KINDS), value=Kind.WHOLE_ANIMAL.value), "field_kind")
                 form["product_type"] = lab(gr.Textbox(), "field_product_type")
                 form["group"] = lab(gr.Dropdown(sorted(ctx.catalogue().groups), allow_custom_value=True),
                                     "field_group")
             with gr.Row():
                 form["scientific_name"] = lab(gr.Textbox(), "field_scientific_name")
                 form["common_names"] = lab(gr.Textbox(lines=2), "field_common_names")
-                form["appendix"] = lab(gr.Dropdown(list(APPENDICES), value="II"), "field_appendix")
+                form["appendix"] = lab(gr.Dropdown(list(APPENDICES), value=Appendix.II.value), "field_appendix")
                 form["checked_against"] = lab(gr.Textbox(), "field_checked_against")
             form["cites_note"] = lab(gr.Textbox(lines=2), "field_cites_note")
             with gr.Row():

@@ -9,6 +9,8 @@ import html
 from dataclasses import dataclass, fields
 from typing import Any, Iterable, Mapping, Sequence
 
+from species_data.catalogue import Appendix, Kind
+
 from serve.i18n import t
 
 
@@ -19,12 +21,12 @@ class EntryForm:
     """The English fields a trainer edits; other languages of an existing entry are kept."""
 
     id: str = ""
-    kind: str = "whole_animal"
+    kind: str = Kind.WHOLE_ANIMAL.value
     product_type: str = ""
     group: str = ""
     scientific_name: str = ""
     common_names: str = ""  # one per line, first = display name
-    appendix: str = "II"
+    appendix: str = Appendix.II.value
     cites_note: str = ""
     checked_against: str = ""
     cues: str = ""  # one per line
@@ -56,9 +58,9 @@ def form_from_mapping(m: Mapping[str, Any]) -> EntryForm:
     """Form fields for an entry mapping (`species_data.entry_to_mapping`)."""
     en = lambda d: (d or {}).get("en") or []  # noqa: E731
     return EntryForm(
-        id=m.get("id", ""), kind=m.get("kind", "whole_animal"), product_type=m.get("product_type") or "",
+        id=m.get("id", ""), kind=m.get("kind", Kind.WHOLE_ANIMAL.value), product_type=m.get("product_type") or "",
         group=m.get("group", ""), scientific_name=m.get("scientific_name") or "",
-        common_names="\n".join(en(m.get("common_names"))), appendix=(m.get("cites") or {}).get("appendix", "II"),
+        common_names="\n".join(en(m.get("common_names"))), appendix=(m.get("cites") or {}).get("appendix", Appendix.II.value),
         cites_note=(m.get("cites") or {}).get("note", ""),
         checked_against=(m.get("cites") or {}).get("checked_against", ""),
         cues="\n".join(en(m.get("cues"))), handling="\n".join(en(m.get("handling"))),
