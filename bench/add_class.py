@@ -50,7 +50,8 @@ def main(argv=None) -> int:
     from species_data.dataset import Split, scan
     from species_data.quality import PhashCache, QualityGate, known_from_manifest
     from train.embeddings import EmbeddingCache
-    from train.fit import FitConfig, fit, ood_photos
+    from train.config import TrainingConfig
+    from train.fit import fit, ood_photos
     from train.quick_update import QuickUpdateConfig, quick_update
     cold_import = time.perf_counter() - t0
 
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
                 shutil.copyfile(src, cache.path(ph.sha256))
                 seeded += 1
         t = time.perf_counter()
-        base = fit(FitConfig(data=[args.photos], out=work / "models" / "base", data_dir=data, classes=base_classes,
+        base = fit(TrainingConfig(data=[args.photos], out=work / "models" / "base", data_dir=data, classes=base_classes,
                              ood_data=args.ood if args.ood.is_dir() else None, card_dir=None, progress=False))
         t_base = time.perf_counter() - t
         n_base = len(base.manifest())
@@ -108,15 +109,15 @@ def main(argv=None) -> int:
                                                     data_dir=data))
             total = time.perf_counter() - t
             result.wait()
-            report_new = result.bundle.meta.metrics["new_classes"][new]
-            test_old = _old_top1(result.bundle.meta.metrics["test"], base_classes)
+            report_new = result.bundle.meta.metrics.new_classes[new]
+            test_old = _old_top1(result.bundle.meta.metrics.test, base_classes)
             sec = result.seconds
-            results[n] = (len(upload), total, report_new["heldout_recall"])
+            results[n] = (len(upload), total, report_new.heldout_recall)
             rows.append([n, len(heldout), len(upload), len(accepted), result.embedded_new, f"{t_gate:.1f}",
                          f"{sec['photos']:.1f}", f"{sec['embed']:.1f}", f"{sec['fit']:.1f}", f"{sec['calibrate']:.1f}",
                          f"{sec['write']:.1f}", f"{total:.1f}", verdict(total, TARGET_S),
-                         f"{report_new['heldout_recall']:.2f} ({report_new['heldout_n']})",
-                         f"{_old_top1(base.meta.metrics['test'], base_classes):.3f} -> {test_old:.3f}"])
+                         f"{report_new.heldout_recall:.2f} ({report_new.heldout_n})",
+                         f"{_old_top1(base.meta.metrics.test, base_classes):.3f} -> {test_old:.3f}"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -139,8 +140,8 @@ def main(argv=None) -> int:
 def _old_top1(metrics: dict, old: list[str]) -> float:
     import numpy as np
 
-    names = [c["label"] for c in metrics["per_class"]]
-    cm = np.asarray(metrics["confusion"])
+    names = metrics.labels
+    cm = np.asarray(metrics.confusion)
     idx = [names.index(c) for c in old if c in names]
     return float(cm[idx, idx].sum() / max(cm[idx].sum(), 1))
 

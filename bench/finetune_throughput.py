@@ -35,14 +35,14 @@ def run(args) -> c.Report:
 
     from train import distributed as dist
     from train.finetune import load_data, train
-    from train.fit import FitConfig
+    from train.config import TrainingConfig
 
     steps, batch, size = (2, 4, 96) if args.quick else (args.steps, args.batch_size, None)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows, speed = [], {}
     for device in devices:
         with tempfile.TemporaryDirectory(prefix="bench-ft-") as tmp:
-            cfg = FitConfig(data=[args.photos], out=Path(tmp) / "models" / "bench", data_dir=Path(tmp) / "data",
+            cfg = TrainingConfig(data=[args.photos], out=Path(tmp) / "models" / "bench", data_dir=Path(tmp) / "data",
                             classes=list(CLASSES), card_dir=None, progress=False, workers=args.workers,
                             batch_size=batch, input_size=size, max_steps=steps, lp_ft=False, device=device)
             ctx = dist.Context(0, 1, 0, torch.device(device))

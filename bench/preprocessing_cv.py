@@ -80,7 +80,8 @@ def run(args) -> c.Report:
         head = fit_head(feats[tr], y[tr], feats[va], y[va], len(labels))
         top1 = {name: float(np.mean((feats[m] @ head.weight.T + head.bias).argmax(1) == y[m])) for name, m in
                 (("val", va), ("test", te), ("test ivory", te & ivory))}
-        held = source_holdout(feats, y, kept, photo_set, head).get("mean_recall", float("nan"))
+        holdout = source_holdout(feats, y, kept, photo_set, head)
+        held = holdout.mean_recall if holdout else float("nan")
         if baseline is None:
             baseline, versus = correct, "baseline"
         else:

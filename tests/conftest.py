@@ -25,11 +25,12 @@ def model_bundle(photos_root, tmp_path_factory) -> Path:
     """A loadable bundle folder: data/models/v1 if present, else a tiny one fitted now."""
     if (DEFAULT_BUNDLE / "bundle.json").exists():
         return DEFAULT_BUNDLE
-    from train.fit import FitConfig, fit
+    from train.config import TrainingConfig
+    from train.fit import fit
 
     out = tmp_path_factory.mktemp("models") / "tiny"
-    bundle = fit(FitConfig(data=[photos_root], out=out, classes=TINY_CLASSES,
-                           data_dir=ROOT / "data", card_dir=None, progress=False))
+    bundle = fit(TrainingConfig(data=[photos_root], out=out, classes=TINY_CLASSES,
+                                data_dir=ROOT / "data", card_dir=None, progress=False))
     return bundle.path
 
 

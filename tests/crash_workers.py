@@ -17,6 +17,7 @@ forces the portable two-rename path `save_bundle` takes where no atomic swap exi
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import json
@@ -181,7 +182,8 @@ def save_bundle(models: str, out_name: str, source: str, loops: str = "0") -> No
     for i in itertools.count(1):
         marker = f"{os.getpid()}-{i}"
         (scratch / "marker.txt").write_text(marker)
-        meta.version, meta.training = out_name, {**meta.training, "crash_marker": marker}
+        meta.version = out_name
+        meta.training = dataclasses.replace(meta.training, details={**meta.training.details, "crash_marker": marker})
         tb.save_bundle(Path(models) / out_name, meta, weights, ref,
                        extra_files={**extra, "marker.txt": scratch / "marker.txt"}, export_onnx=False)
         ack(marker)

@@ -13,7 +13,9 @@ from train.bundle import Bundle, BundleMeta, Thresholds
 from train.compare import RegressionKind, compare, format_table
 from train.embeddings import EmbeddingCache
 from train.head import softmax
-from train.metrics import evaluate_probs
+from train.bundle_meta import DecisionShares, Metrics, OodReport, Training
+from train.config import TrainingMode
+from train.metrics import evaluate_probs, reliability_bins
 from train.preprocess import Preprocessing
 
 ARCH = "tf_efficientnet_lite0"
@@ -55,12 +57,13 @@ def _bundle(path: Path, labels, weight, rows, cache) -> Bundle:
     feats = np.stack([cache.get(r["sha256"]) for r in mine])
     y = np.array([labels.index(r["label"]) for r in mine])
     probs = softmax(feats @ weight.T + bias)
-    measured = evaluate_probs(probs, y, labels, 0.5).to_dict()
-    metrics = {"test": measured, "val": measured}
+    measured = evaluate_probs(probs, y, labels, 0.5)
+    metrics = Metrics(val=measured, test=measured, decisions_test=DecisionShares(1.0, 0.0, 0.0, len(y)),
+                      ood=OodReport("msp"), reliability_test=reliability_bins(probs, y))
     meta = BundleMeta(version=path.name, arch=ARCH, labels=list(labels), preprocessing=Preprocessing(),
                       temperature=1.0, thresholds=Thresholds(0.5, 0.9, 1.0), ood_method="msp",
                       groups={l: l for l in labels}, catalogue_version="x", metrics=metrics,
-                      training={"mode": "head"}, data_manifest="m", counts={})
+                      training=Training(TrainingMode.HEAD, 0.0), data_manifest="m", counts={})
     (path / "bundle.json").write_text(json.dumps(meta.to_dict()))
     return Bundle.load(path)
 

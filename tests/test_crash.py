@@ -171,13 +171,17 @@ def visible_versions(models: Path) -> set[str]:
 
 def light_copy(source: Path, dest: Path, version: str, marker: str | None = None) -> Path:
     """A bundle folder sharing `source`'s big files (symlinks) under another version name."""
+    from dataclasses import replace
+
+    from train.bundle import BundleMeta
+
     dest.mkdir(parents=True)
-    meta = json.loads((source / "bundle.json").read_text())
-    meta["version"] = version
+    meta = BundleMeta.from_dict(json.loads((source / "bundle.json").read_text()))
+    meta.version = version
     if marker is not None:
-        meta["training"] = {**meta["training"], "crash_marker": marker}
+        meta.training = replace(meta.training, details={**meta.training.details, "crash_marker": marker})
         (dest / "marker.txt").write_text(marker)
-    (dest / "bundle.json").write_text(json.dumps(meta))
+    (dest / "bundle.json").write_text(json.dumps(meta.to_dict()))
     for f in source.iterdir():
         if f.is_file() and f.name not in ("bundle.json", "marker.txt"):
             (dest / f.name).symlink_to(f.resolve())
@@ -321,7 +325,7 @@ def whole_bundle(path: Path, source: Path, allowed_markers: set[str]) -> str:
     from train.bundle import Bundle
 
     bundle = Bundle.load(path)
-    marker = bundle.meta.training.get("crash_marker")
+    marker = bundle.meta.training.details.get("crash_marker")
     assert marker in allowed_markers, f"{path} holds save {marker!r}, expected one of {sorted(allowed_markers)}"
     assert (path / "marker.txt").read_text() == marker, f"{path} mixes files of two saves"
     from train.weights import load_arrays, weights_file

@@ -116,10 +116,12 @@ def test_thresholds_have_no_placeholders(kwargs, match):
 
 
 def test_thresholds_round_trip():
+    from train.typed_json import from_json, to_json
+
     th = Thresholds(0.6, None, 0.5, {"ivory+walrus": None, "wildcat": 0.02})
-    assert Thresholds.from_dict(json.loads(json.dumps(th.to_dict()))) == th
-    with pytest.raises(ValueError, match="unknown threshold"):
-        Thresholds.from_dict({"identify": 0.6, "idnetify": 0.5})
+    assert from_json(Thresholds, json.loads(json.dumps(to_json(th)))) == th
+    with pytest.raises(ValueError, match="unknown field"):
+        from_json(Thresholds, {"identify": 0.6, "idnetify": 0.5})
 
 
 def test_no_group_threshold_means_no_group_answer():

@@ -150,8 +150,8 @@ def test_torchrun_runs_the_unchanged_command_and_only_rank_zero_writes(photos, t
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("wrote ") == 1  # rank 0 reports, rank 1 exits quietly
     meta = json.loads((out / "bundle.json").read_text())
-    assert meta["training"]["mode"] == "finetune" and meta["training"]["world_size"] == 2
-    assert meta["training"]["steps"] == 1
+    assert meta["training"]["mode"] == "finetune" and meta["training"]["details"]["world_size"] == 2
+    assert meta["training"]["details"]["steps"] == 1
     assert sorted(p.name for p in (tmp_path / "cards").iterdir()) == ["tr.md"]
 
 

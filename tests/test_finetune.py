@@ -14,7 +14,7 @@ from species_data.images import content_hash
 from train import distributed as dist
 from train.augment import EvalPhotos, TrainPhotos, sample_seed, train_transform
 from train.backbone import spec
-from train.fit import FitConfig
+from train.config import TrainingConfig, TrainingMode
 from train.preprocess import Preprocessing, load_input
 
 PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
@@ -39,11 +39,11 @@ def tiny_photo_folder(root: Path, classes=CLASSES, train=8, val=2, test=2) -> Pa
     return root
 
 
-def tiny_config(tmp: Path, photos: Path, name: str, **overrides) -> FitConfig:
+def tiny_config(tmp: Path, photos: Path, name: str, **overrides) -> TrainingConfig:
     """A few steps on 96 px inputs, one process on CPU, one thread (the test machine is shared)."""
     base = dict(data=[photos], out=tmp / "models" / name, data_dir=tmp / "data", card_dir=None, progress=False,
                 workers=0, batch_size=4, input_size=96, max_steps=2, device="cpu", amp="off")
-    return FitConfig(**{**base, **overrides})
+    return TrainingConfig(**{**base, **overrides})
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +72,7 @@ def test_layer_wise_rates_grow_towards_the_head_and_norms_get_no_decay():
     from train.model import SpeciesClassifier
 
     model = SpeciesClassifier("tf_efficientnet_lite0", 3)
-    cfg = FitConfig(data=[], out=Path("x"), lr=1e-3, backbone_lr_scale=0.1, layer_decay=0.5, weight_decay=0.05)
+    cfg = TrainingConfig(data=[], out=Path("x"), lr=1e-3, backbone_lr_scale=0.1, layer_decay=0.5, weight_decay=0.05)
     groups = param_groups(model, cfg)
     in_groups = [p for g in groups for p in g["params"]]
     assert len(in_groups) == len({id(p) for p in in_groups})  # each parameter once
@@ -108,7 +108,7 @@ def test_command_line_reaches_the_fine_tuning_settings(tmp_path):
     assert (args.resume, args.lp_ft, args.amp, args.input_size, args.layer_decay, args.augment, args.device,
             args.seed) == (True, False, "bf16", 160, 0.6, "light", "cpu", 7)
     defaults = parse_args(["fit", "--data", str(tmp_path), "--out", "x"])
-    cfg = FitConfig(data=[tmp_path], out=Path("x"))
+    cfg = TrainingConfig(data=[tmp_path], out=Path("x"))
     for name in ("backbone_lr_scale", "layer_decay", "weight_decay", "warmup_epochs", "label_smoothing", "patience",
                  "lp_ft", "augment", "amp", "device", "input_size", "seed", "resume"):
         assert getattr(defaults, name) == getattr(cfg, name), name  # the command line and the API agree
@@ -194,8 +194,9 @@ def test_tiny_finetune_writes_a_bundle_whose_probabilities_round_trip(photos, tm
     meta = reloaded.meta
     assert meta.labels == list(CLASSES) and meta.preprocessing.input_size == 96
     t = meta.training
-    assert t["mode"] == "finetune" and t["steps"] == 2 and t["hyper"]["lr"] == cfg.lr and t["linear_probe"]
-    assert t["history"][-1]["step"] == 2 and t["images_per_s"] > 0
+    assert t.mode is TrainingMode.FINETUNE and t.details["steps"] == 2 and t.details["linear_probe"]
+    assert t.config == cfg  # the run can be repeated from its bundle
+    assert t.details["history"][-1]["step"] == 2 and t.details["images_per_s"] > 0
     assert (tmp_path / "cards" / "ft1.md").exists()
     assert (cfg.data_dir / "checkpoints" / "ft1" / "last.pt").exists()
 
@@ -207,7 +208,7 @@ def test_tiny_finetune_writes_a_bundle_whose_probabilities_round_trip(photos, tm
     np.testing.assert_allclose(p_onnx, p_torch, rtol=1e-4, atol=1e-5)
     # the recorded validation numbers come from the same path serving takes
     y = np.array([meta.labels.index(p.label) for p in val])
-    assert meta.metrics["val"]["top1"] == pytest.approx(float(np.mean(p_torch.argmax(1) == y)))
+    assert meta.metrics.val.top1 == pytest.approx(float(np.mean(p_torch.argmax(1) == y)))
     served = Predictor.load(cfg.out).identify(val[0].path)
     assert dict(served.probabilities)[meta.labels[0]] == pytest.approx(p_onnx[0, 0], abs=1e-5)
     # the weights in the bundle are the fine-tuned ones, not the pretrained backbone

@@ -8,6 +8,7 @@ import pytest
 
 from species_data.dataset import Photo, Split, split_of
 from train.bundle import Bundle
+from train.config import TrainingMode
 from train.quick_update import (QuickUpdateConfig, merge_photos, next_version, photos_from_manifest, quick_update,
                                 warm_start)
 from tests.trainer_world import BASE_CLASSES, NEW_CLASS, build_world, fresh_world, npy_count
@@ -68,10 +69,10 @@ def test_new_class_is_recognised_on_its_held_out_photos(updated):
     world, _, result = updated
     meta = result.bundle.meta
     assert meta.labels == [*BASE_CLASSES, NEW_CLASS] and result.new_classes == (NEW_CLASS,)
-    assert meta.parent == "v1" and meta.training["mode"] == "quick_update"
-    report = meta.metrics["new_classes"][NEW_CLASS]
-    assert report["heldout_n"] >= 4
-    assert report["heldout_recall"] > 1 / len(meta.labels)  # above chance (0.25)
+    assert meta.parent == "v1" and meta.training.mode is TrainingMode.QUICK_UPDATE
+    report = meta.metrics.new_classes[NEW_CLASS]
+    assert report.heldout_n >= 4
+    assert report.heldout_recall > 1 / len(meta.labels)  # above chance (0.25)
     # the same through the served path: the patched ONNX export on the held-out photos
     from train.preprocess import load_input
     from train.runtime import ModelRunner

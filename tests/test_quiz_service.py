@@ -72,7 +72,7 @@ def test_pool_holds_catalogue_classes_folder_photos_and_model_confusion(ctx, ser
             assert re.fullmatch(r"[0-9a-f]{64}", pid)
             assert service.photo_path(pid).exists()
     meta = ctx.predictor().bundle.meta
-    matrix, labels = meta.metrics["val"]["confusion"], meta.labels
+    matrix, labels = meta.metrics.val.confusion, meta.labels
     i, j = max(((a, b) for a in range(len(labels)) for b in range(len(labels)) if a != b),
                key=lambda ab: matrix[ab[0]][ab[1]])
     if matrix[i][j]:

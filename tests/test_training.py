@@ -8,7 +8,8 @@ import pytest
 from species_data.dataset import Split, scan
 from train.bundle import Bundle, list_versions, publish, current
 from train.card import render
-from train.fit import FitConfig, fit
+from train.config import TrainingConfig
+from train.fit import fit
 from train.head import softmax
 from train.preprocess import load_input
 from train.runtime import ModelRunner
@@ -24,16 +25,16 @@ def trained(tmp_path_factory):
     if not PHOTOS.is_dir():
         pytest.skip("../shared/photos is not here")
     root = tmp_path_factory.mktemp("fit")
-    cfg = FitConfig(data=[PHOTOS], out=root / "models" / "small", data_dir=root / "data", classes=CLASSES,
-                    card_dir=root / "cards", progress=False)
+    cfg = TrainingConfig(data=[PHOTOS], out=root / "models" / "small", data_dir=root / "data", classes=CLASSES,
+                         card_dir=root / "cards", progress=False)
     return cfg, fit(cfg)
 
 
 def test_learns_well_above_chance(trained):
     _, bundle = trained
-    test = bundle.meta.metrics["test"]
-    assert test["n"] >= 20
-    assert test["top1"] > 0.7  # chance is 0.25
+    test = bundle.meta.metrics.test
+    assert test.n >= 20
+    assert test.top1 > 0.7  # chance is 0.25
     assert bundle.meta.labels == CLASSES
     assert 0.05 < bundle.meta.temperature < 20
 
@@ -44,7 +45,7 @@ def test_bundle_is_self_describing_and_round_trips(trained):
     meta = reloaded.meta
     assert meta.arch == "tf_efficientnet_lite0" and meta.preprocessing.input_size == 224
     assert set(meta.groups) == set(CLASSES) and meta.catalogue_version
-    assert len(meta.metrics["val"]["confusion"]) == len(CLASSES)
+    assert len(meta.metrics.val.confusion) == len(CLASSES)
     assert meta.data_manifest == scan([PHOTOS], CLASSES).manifest_hash()
     photos = [p for p in scan([PHOTOS], CLASSES).photos if p.split is Split.TEST][:6]
     batch = np.stack([load_input(p.path, meta.preprocessing)[0] for p in photos])
@@ -62,10 +63,10 @@ def test_rerun_embeds_only_new_photos(trained, tmp_path):
     cfg, _ = trained
     cache_files = sorted((cfg.data_dir / "embeddings").rglob("*.npy"))
     assert len(cache_files) == len(scan([PHOTOS], CLASSES).photos)
-    again = fit(FitConfig(data=[PHOTOS], out=tmp_path / "again", data_dir=cfg.data_dir, classes=CLASSES,
+    again = fit(TrainingConfig(data=[PHOTOS], out=tmp_path / "again", data_dir=cfg.data_dir, classes=CLASSES,
                           card_dir=None, progress=False))
-    assert again.meta.training["embedded_new"] == 0
-    assert again.meta.metrics["test"]["top1"] == pytest.approx(Bundle.load(cfg.out).meta.metrics["test"]["top1"])
+    assert again.meta.training.embedded_new == 0
+    assert again.meta.metrics.test.top1 == pytest.approx(Bundle.load(cfg.out).meta.metrics.test.top1)
 
 
 def test_refit_from_cache_builds_no_network_and_its_export_matches_torch(trained, tmp_path):
@@ -76,8 +77,8 @@ def test_refit_from_cache_builds_no_network_and_its_export_matches_torch(trained
 
     cfg, _ = trained
     out = tmp_path / "refit"
-    code = ("import sys; from pathlib import Path; from train.fit import FitConfig, fit; "
-            f"fit(FitConfig(data=[Path({str(PHOTOS)!r})], out=Path({str(out)!r}), data_dir=Path({str(cfg.data_dir)!r}), "
+    code = ("import sys; from pathlib import Path; from train.config import TrainingConfig; from train.fit import fit; "
+            f"fit(TrainingConfig(data=[Path({str(PHOTOS)!r})], out=Path({str(out)!r}), data_dir=Path({str(cfg.data_dir)!r}), "
             f"classes={CLASSES!r}, card_dir=None, progress=False)); "
             "print(sorted(m for m in ('torch', 'timm') if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
@@ -98,7 +99,7 @@ def test_head_mode_at_another_size_and_crop_keeps_its_own_cache(trained, tmp_pat
 
     cfg, _ = trained
     classes = CLASSES[:2]
-    bundle = fit(FitConfig(data=[PHOTOS], out=tmp_path / "full-view", data_dir=cfg.data_dir, classes=classes,
+    bundle = fit(TrainingConfig(data=[PHOTOS], out=tmp_path / "full-view", data_dir=cfg.data_dir, classes=classes,
                            card_dir=None, progress=False, input_size=160, crop_pct=1.0))
     pre = bundle.meta.preprocessing
     assert (pre.input_size, pre.crop_pct) == (160, 1.0)
@@ -119,9 +120,9 @@ def test_card_carries_the_bundle_numbers(trained):
     assert card == render(bundle)
     front = card.split("---")[1]
     assert "pipeline_tag: image-classification" in front and "base_model: timm/tf_efficientnet_lite0.in1k" in front
-    test = bundle.meta.metrics["test"]
-    assert f"{100 * test['top1']:.1f} %" in card
-    assert f"{round(test['top1'], 4)}" in front
+    test = bundle.meta.metrics.test
+    assert f"{100 * test.top1:.1f} %" in card
+    assert f"{round(test.top1, 4)}" in front
     for section in ("## Intended use", "## Out-of-scope uses", "## Factors", "## Metrics",
                     "## Training and evaluation data", "## Caveats and recommendations"):
         assert section in card
@@ -137,7 +138,7 @@ def test_evaluate_writes_a_report_through_the_serving_path(trained, tmp_path):
     out = tmp_path / "report"
     assert main(["evaluate", "--model", str(cfg.out), "--data", str(PHOTOS), "--out", str(out), "--no-progress"]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["metrics"]["top1"] == pytest.approx(bundle.meta.metrics["test"]["top1"], abs=1e-6)
+    assert report["metrics"]["top1"] == pytest.approx(bundle.meta.metrics.test.top1, abs=1e-6)
     assert set(report["unknown_labels"]) >= {"tiger", "lion"}  # classes the model does not know are named
     for name in ("report.md", "confusion_test.png", "reliability_test.png"):
         assert (out / name).stat().st_size > 0

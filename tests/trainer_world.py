@@ -48,7 +48,8 @@ def build_world(tmp_path_factory) -> World:
         pytest.skip(f"real photos not found at {PHOTOS}")
     from species_data.dataset import scan
     from train.bundle import publish
-    from train.fit import FitConfig, fit
+    from train.config import TrainingConfig
+    from train.fit import fit
 
     root = tmp_path_factory.mktemp("trainer-world")
     tree = root / "photos"
@@ -60,7 +61,7 @@ def build_world(tmp_path_factory) -> World:
     new = _pick([p for p in every.photos if p.label == NEW_CLASS], NEW_PHOTOS, held_out_min=6)
     data = root / "data"
     _seed_cache(data, scan([tree]).photos)
-    fit(FitConfig(data=[tree], out=data / "models" / "v1", data_dir=data, card_dir=None, progress=False))
+    fit(TrainingConfig(data=[tree], out=data / "models" / "v1", data_dir=data, card_dir=None, progress=False))
     publish(data / "models", "v1")
     _BUILT["world"] = World(root, tree, data, new)
     return _BUILT["world"]

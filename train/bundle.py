@@ -1,10 +1,11 @@
 """The model bundle: one folder that carries everything needed to use a model.
 
     models/<version>/
-        bundle.json   architecture, labels, preprocessing, temperature, thresholds,
-                      out-of-catalogue method, groups, catalogue version, metrics
-                      (with the validation confusion matrix), training config,
-                      data manifest hash, per-class counts and sources
+        bundle.json   `train.bundle_meta.BundleMeta`: architecture, labels, preprocessing,
+                      temperature, thresholds, out-of-catalogue method, groups and the
+                      catalogue snapshot, typed metrics (with the validation confusion
+                      matrix), the training record and config, data manifest hash,
+                      per-class counts and sources
         weights.safetensors  state dict of `SpeciesClassifier` (older bundles: weights.pt)
         ood.npz       reference features for distance-based out-of-catalogue scores
         manifest.json the photos (content hash, label, split, path) it was fitted on
@@ -28,89 +29,20 @@ import re
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from species_data.catalogue import Appendix
-
-from .decision_rule import DecisionRule, Thresholds
-from .preprocess import Preprocessing
+from .bundle_meta import FORMAT_VERSION, BundleMeta
+from .decision_rule import Thresholds
 from .weights import FILE as WEIGHTS_FILE
 from .weights import load_tensors, save_weights, weights_file
 
-FORMAT_VERSION = 1
+__all__ = ["CURRENT", "FORMAT_VERSION", "Bundle", "BundleMeta", "Thresholds", "current", "list_versions", "publish",
+           "save_bundle"]
+
 CURRENT = "current"
-
-
-@dataclass
-class BundleMeta:
-    version: str
-    arch: str
-    labels: list[str]
-    preprocessing: Preprocessing
-    temperature: float
-    thresholds: Thresholds
-    ood_method: str
-    groups: dict[str, str]  # label -> catalogue group id (snapshot at training time)
-    catalogue_version: str
-    metrics: dict[str, Any]  # split name -> Metrics.to_dict(), plus extra reports
-    training: dict[str, Any]  # mode, hyper-parameters, timings
-    data_manifest: str
-    counts: dict[str, dict[str, int]]  # label -> split -> photos
-    sources: dict[str, int] = field(default_factory=dict)
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    parent: str | None = None  # version this one was derived from (quick update)
-    # catalogue snapshot for the decision rule: CITES appendix and look-alikes (among the labels)
-    appendices: dict[str, Appendix] = field(default_factory=dict)
-    lookalikes: dict[str, list[str]] = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
-
-    @property
-    def protected(self) -> frozenset[str]:
-        """The CITES-listed labels."""
-        return frozenset(label for label, a in self.appendices.items() if a is not Appendix.NONE)
-
-    def decision_rule(self) -> DecisionRule:
-        """The rule this model was calibrated for (its thresholds, groups and look-alike families)."""
-        return DecisionRule.build(self.labels, self.groups, self.thresholds, self.protected, self.lookalikes)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["preprocessing"] = self.preprocessing.to_dict()
-        d["thresholds"] = self.thresholds.to_dict()
-        d["appendices"] = {label: a.value for label, a in self.appendices.items()}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "BundleMeta":
-        d = dict(d)
-        if d.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"bundle format {d.get('format_version')!r} is not supported (expected {FORMAT_VERSION}); retrain it")
-        d["preprocessing"] = Preprocessing.from_dict(d["preprocessing"])
-        d["thresholds"] = _thresholds(d["thresholds"])
-        if "appendices" not in d:  # written before bundles kept the catalogue's facts: read them now
-            from .snapshot import catalogue_snapshot
-
-            snap = catalogue_snapshot(d["labels"], strict=False)
-            d["appendices"], d["lookalikes"] = snap.appendices, snap.lookalikes
-        else:
-            d["appendices"] = {label: Appendix(a) for label, a in d["appendices"].items()}
-        return cls(**d)
-
-
-def _thresholds(d: dict[str, Any]) -> Thresholds:
-    """Thresholds from bundle.json; older bundles wrote placeholders where a value was absent
-    (group 1.01: no group of 2+ classes; ood inf: no out-of-catalogue check) and had no
-    release thresholds (their look-alike families never confirm a harmless member)."""
-    group, ood = d.get("group"), d.get("ood")
-    return Thresholds(identify=min(1.0, max(float(d["identify"]), 1e-6)),
-                      group=None if group is None or group > 1.0 else group,
-                      ood=None if ood is None or not np.isfinite(ood) else ood,
-                      release=d.get("release") or {})
 
 
 @dataclass

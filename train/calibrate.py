@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import ood
+from .bundle_meta import DecisionShares, OperatingPoint
 from .decision_rule import UNKNOWN, ClassGroups, DecisionKind, DecisionRule, Thresholds
 from .head import fit_temperature, softmax
 from .metrics import choose_threshold
@@ -113,14 +114,14 @@ def _served(split: Split3, cal: Calibration, classes: ClassGroups, ref: ood.OodR
     return probs, s, cal.rule(classes).decide_many(probs, s)
 
 
-def decision_shares(split: Split3, cal: Calibration, classes: ClassGroups, ref: ood.OodReference) -> dict:
+def decision_shares(split: Split3, cal: Calibration, classes: ClassGroups, ref: ood.OodReference) -> DecisionShares:
     """Share of photos ending in each decision kind under the served rule."""
     _, _, out = _served(split, cal, classes, ref)
-    return {**{kind.value: out.share(kind) for kind in DecisionKind}, "n": int(len(out.kind))}
+    return DecisionShares(n=int(len(out.kind)), **{kind.value: out.share(kind) for kind in DecisionKind})
 
 
 def operating_point(inside: Split3, outside: Split3, cal: Calibration, classes: ClassGroups,
-                    ref: ood.OodReference, budget: float = UNKNOWN_BUDGET) -> dict:
+                    ref: ood.OodReference, budget: float = UNKNOWN_BUDGET) -> OperatingPoint:
     """On held-out photos: the share of out-of-catalogue photos ending UNKNOWN when the
     out-of-catalogue threshold lets at most `budget` of in-catalogue photos end UNKNOWN.
     (The served threshold is chosen on validation; this re-reads the same curve on test.)"""
@@ -129,6 +130,5 @@ def operating_point(inside: Split3, outside: Split3, cal: Calibration, classes: 
     rule = cal.rule(classes)
     rule = rule.with_thresholds(rule.thresholds.replace(ood=ood_threshold_within_budget(rule, p_in, s_in, budget)))
     d_in, d_out = rule.decide_many(p_in, s_in), rule.decide_many(p_out, s_out)
-    return {"in_catalogue_unknown": d_in.share(DecisionKind.UNKNOWN),
-            "out_of_catalogue_unknown": d_out.share(DecisionKind.UNKNOWN),
-            "budget": budget, "n_in": int(len(d_in.kind)), "n_out": int(len(d_out.kind))}
+    return OperatingPoint(d_in.share(DecisionKind.UNKNOWN), d_out.share(DecisionKind.UNKNOWN), budget,
+                          int(len(d_in.kind)), int(len(d_out.kind)))

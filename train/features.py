@@ -26,6 +26,7 @@ import torch
 from species_data.dataset import Photo
 
 from .bundle import Bundle
+from .config import TrainingMode
 from .embeddings import EmbeddingCache, decoded_batches, preprocessing_tag
 
 Embedder = Callable[[np.ndarray], np.ndarray]  # (n, 3, S, S) float32 -> (n, d) features
@@ -44,11 +45,11 @@ def backbone_digest(state: Mapping[str, torch.Tensor]) -> str:
 def backbone_id(bundle: Bundle, state: Mapping[str, torch.Tensor] | None = None) -> str:
     """"package" for the frozen ImageNet backbone of head-mode bundles, else a digest of the weights.
 
-    A bundle may name it in `training["backbone"]` (quick updates copy their base's)."""
+    A bundle may name it in `training.backbone` (quick updates copy their base's)."""
     training = bundle.meta.training
-    if training.get("backbone"):
-        return str(training["backbone"])
-    if training.get("mode") == "head":
+    if training.backbone:
+        return training.backbone
+    if training.mode is TrainingMode.HEAD:
         return "package"
     if state is None:
         state = bundle.state_dict()

@@ -48,7 +48,9 @@ from . import distributed as dist
 from .augment import EvalPhotos, TrainPhotos
 from .bundle import Bundle, BundleMeta
 from .embeddings import EmbeddingCache, cache_key, embed_photos
-from .fit import FitConfig, calibrate_and_measure, class_groups, finish_bundle, ood_photos, preprocessing_for
+from .bundle_meta import Training
+from .config import TrainingConfig, TrainingMode
+from .fit import calibrate_and_measure, class_groups, finish_bundle, ood_photos, preprocessing_for
 from .head import class_weights, fit_head
 from .model import SpeciesClassifier
 from .preprocess import Preprocessing
@@ -57,7 +59,7 @@ from .recipe import MIN_LR_RATIO, autocast_dtype, lr_factor, param_groups
 
 log = logging.getLogger(__name__)
 
-# ---- config (the rest is FitConfig: epochs, lr, backbone_lr_scale, layer_decay, ...) ----
+# ---- config (the rest is TrainingConfig: epochs, lr, backbone_lr_scale, layer_decay, ...) ----
 GRAD_CLIP = 1.0  # max global gradient norm
 MIN_IMPROVEMENT = 1e-4  # validation loss must drop by this much to count as better
 
@@ -73,7 +75,7 @@ class Data:
     val: list[Photo]
 
 
-def load_data(cfg: FitConfig) -> Data:
+def load_data(cfg: TrainingConfig) -> Data:
     photo_set = scan(cfg.data, cfg.classes)
     labels = list(photo_set.labels)
     snapshot = catalogue_snapshot(labels, cfg.catalogue_dirs)
@@ -86,7 +88,7 @@ def load_data(cfg: FitConfig) -> Data:
     return Data(photo_set, labels, snapshot, pre, train, val)
 
 
-def checkpoint_dir(cfg: FitConfig) -> Path:
+def checkpoint_dir(cfg: TrainingConfig) -> Path:
     return Path(cfg.data_dir) / "checkpoints" / Path(cfg.out).name
 
 
@@ -97,7 +99,7 @@ def seed_everything(seed: int) -> None:
 
 
 # ---- model ----
-def linear_probe(cfg: FitConfig, data: Data, model: SpeciesClassifier) -> dict:
+def linear_probe(cfg: TrainingConfig, data: Data, model: SpeciesClassifier) -> dict:
     """LP-FT's first stage: head mode's linear head on cached embeddings, copied into the model."""
     cache = EmbeddingCache(Path(cfg.data_dir) / "embeddings" / cache_key(cfg.arch, data.pre))
     feats, kept, _ = embed_photos(data.train + data.val, model.backbone, data.pre, cache, cfg.batch_size,
@@ -147,7 +149,7 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def load_checkpoint(path: Path, cfg: FitConfig, data: Data) -> dict:
+def load_checkpoint(path: Path, cfg: TrainingConfig, data: Data) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"--resume: no checkpoint at {path}; run without --resume to start this run "
                                 "(checkpoints are kept per --out name under --data-dir/checkpoints)")
@@ -173,7 +175,7 @@ class Trained:
     amp: str
 
 
-def train(cfg: FitConfig, data: Data, ctx: dist.Context) -> Trained:
+def train(cfg: TrainingConfig, data: Data, ctx: dist.Context) -> Trained:
     seed_everything(cfg.seed)
     folder = checkpoint_dir(cfg)
     ckpt = load_checkpoint(folder / "last.pt", cfg, data) if cfg.resume else None
@@ -315,7 +317,7 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, ctx: dist.Context, dtyp
 
 
 # ---- the shared ending: calibrate, measure, bundle ----
-def write_bundle(cfg: FitConfig, data: Data, trained: Trained, ctx: dist.Context, t0: float) -> Bundle:
+def write_bundle(cfg: TrainingConfig, data: Data, trained: Trained, ctx: dist.Context, t0: float) -> Bundle:
     model, labels = trained.model, data.labels
     if ctx.is_distributed and ctx.device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)  # the other ranks are done: rank 0 has the machine
@@ -334,21 +336,18 @@ def write_bundle(cfg: FitConfig, data: Data, trained: Trained, ctx: dist.Context
     cal, ref, metrics = calibrate_and_measure(model, feats, y, split, class_groups(labels, data.catalogue),
                                               cfg.ood_data, embed_ood)
     p = trained.progress
-    hyper = {k: getattr(cfg, k) for k in ("epochs", "lr", "backbone_lr_scale", "layer_decay", "label_smoothing",
-                                          "weight_decay", "warmup_epochs", "batch_size", "patience", "max_steps",
-                                          "augment", "lp_ft", "seed")}
-    training = {
-        "mode": "finetune", "hyper": {**hyper, "input_size": data.pre.input_size, "min_lr_ratio": MIN_LR_RATIO,
-                                      "grad_clip": GRAD_CLIP, "batchnorm": "frozen statistics",
-                                      "class_balance": "sqrt", "optimizer": "AdamW", "schedule": "warmup+cosine"},
+    details = {  # the configuration itself is `training.config`; these are the recipe's fixed choices
+        "recipe": {"input_size": data.pre.input_size, "min_lr_ratio": MIN_LR_RATIO,
+                  "grad_clip": GRAD_CLIP, "batchnorm": "frozen statistics",
+                  "class_balance": "sqrt", "optimizer": "AdamW", "schedule": "warmup+cosine"},
         "linear_probe": trained.probe, "steps": p.step, "epochs_done": p.epoch, "stopped": p.stopped,
         "best_step": p.best_step, "best_val_loss": p.best_loss, "history": p.history,
         "world_size": ctx.world_size, "device": str(ctx.device), "amp": trained.amp,
         "channels_last": True, "images_per_s": round(trained.images_per_s, 1),
-        "seconds_train": round(trained.seconds, 1), "seconds_total": round(time.perf_counter() - t0, 1),
-        "skipped": [(str(ph.path), r) for ph, r in skipped],
-        "config": {k: str(v) for k, v in asdict(cfg).items()},
+        "seconds_train": round(trained.seconds, 1),
     }
+    training = Training(TrainingMode.FINETUNE, round(time.perf_counter() - t0, 1), config=cfg, ood_data=cfg.ood_data,
+                        skipped=tuple((str(ph.path), r) for ph, r in skipped), details=details)
     meta = BundleMeta(
         version=Path(cfg.out).name, arch=cfg.arch, labels=labels, preprocessing=data.pre,
         temperature=cal.temperature, thresholds=cal.thresholds, ood_method=cal.ood_method,
@@ -360,7 +359,7 @@ def write_bundle(cfg: FitConfig, data: Data, trained: Trained, ctx: dist.Context
     return finish_bundle(cfg, meta, model, ref, photos)
 
 
-def finetune(cfg: FitConfig) -> Bundle | None:
+def finetune(cfg: TrainingConfig) -> Bundle | None:
     """Fine-tune, calibrate and write the bundle; None on ranks other than 0."""
     t0 = time.perf_counter()
     ctx = dist.setup(cfg.device)

@@ -18,7 +18,7 @@ import logging
 import time
 import multiprocessing
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,8 @@ from . import ood
 from .backbone import spec
 from .backbone_store import BackboneStore
 from .bundle import Bundle, BundleMeta, save_bundle
+from .bundle_meta import HoldoutResult, Metrics, OodReport, SourceHoldout, Training
+from .config import TrainingConfig, TrainingMode
 from .export import export_with_head
 from .calibrate import Split3, calibrate, decision_shares, operating_point
 from .decision_rule import ClassGroups
@@ -43,41 +45,7 @@ from .weights import to_numpy
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class FitConfig:
-    data: list[Path]
-    out: Path
-    arch: str = "tf_efficientnet_lite0"
-    mode: str = "head"
-    data_dir: Path = Path("data")  # caches live here
-    ood_data: Path | None = None  # flat folder of out-of-catalogue photos (tuning + report)
-    catalogue_dirs: list[Path] = field(default_factory=list)
-    classes: list[str] | None = None
-    workers: int = 1
-    batch_size: int = 32
-    progress: bool = True
-    card_dir: Path | None = Path("model_cards")
-    # fine-tuning only
-    epochs: int = 8
-    lr: float = 1e-3
-    backbone_lr_scale: float = 0.1
-    layer_decay: float = 0.75
-    label_smoothing: float = 0.1
-    patience: int = 3
-    max_steps: int | None = None
-    weight_decay: float = 0.05
-    warmup_epochs: float = 1.0
-    lp_ft: bool = True  # start the head from a linear probe on cached embeddings
-    augment: str = "strong"  # train.augment.STRENGTHS
-    amp: str = "auto"  # auto | off | bf16 | fp16
-    device: str = "auto"  # auto | cpu | cuda
-    input_size: int | None = None  # None: the backbone's own (smaller = faster smoke runs)
-    crop_pct: float | None = None  # None: the backbone's own
-    seed: int = 0
-    resume: bool = False  # continue from data/checkpoints/<out name>/last.pt
-
-
-def preprocessing_for(cfg: FitConfig) -> Preprocessing:
+def preprocessing_for(cfg: TrainingConfig) -> Preprocessing:
     """The backbone's preprocessing with the input size and crop the config asks for."""
     pre = spec(cfg.arch).preprocessing
     if cfg.input_size:
@@ -132,7 +100,7 @@ class LazyNetwork:
         return self.get().backbone
 
 
-def source_holdout(feats: np.ndarray, y: np.ndarray, photos, photo_set: PhotoSet, head) -> dict:
+def source_holdout(feats: np.ndarray, y: np.ndarray, photos, photo_set: PhotoSet, head) -> SourceHoldout | None:
     """For each class with photos from 2+ sources: train without one source, test on it.
 
     Tells how well the model recognises a class in photos from a source it never saw.
@@ -154,10 +122,10 @@ def source_holdout(feats: np.ndarray, y: np.ndarray, photos, photo_set: PhotoSet
                               init=(head.std_weight, head.std_bias))
             logits = feats[held] @ fitted.weight.T + fitted.bias
             recall = float(np.mean(logits.argmax(1) == labels.index(label)))
-            results[f"{label} <- {source}"] = {"n": int(held.sum()), "recall": recall}
-    if results:
-        results["mean_recall"] = float(np.mean([r["recall"] for r in results.values()]))
-    return results
+            results[f"{label} <- {source}"] = HoldoutResult(int(held.sum()), recall)
+    if not results:
+        return None
+    return SourceHoldout(results, float(np.mean([r.recall for r in results.values()])))
 
 
 def class_groups(labels: list[str], snapshot: CatalogueSnapshot) -> ClassGroups:
@@ -186,30 +154,29 @@ def calibrate_and_measure(model, feats: np.ndarray, y: np.ndarray, split: np.nda
     return cal, ref, metrics
 
 
-def measure(val: Split3, test: Split3, cal, classes: ClassGroups, ref, ood_report: Split3 | None) -> dict:
+def measure(val: Split3, test: Split3, cal, classes: ClassGroups, ref, ood_report: Split3 | None) -> Metrics:
     """Step 5 of every training mode and of the quick update: the calibrated model on
     validation and test, its decisions, what its release policy avoids and costs, and
     how it flags held-out out-of-catalogue photos."""
     labels = list(classes.labels)
     probs_test = softmax(test.logits, cal.temperature)
     s_test = ood.scores(cal.ood_method, test.logits, test.features, test.imagenet_logits, cal.temperature, ref)
-    metrics = {
-        "val": evaluate_probs(softmax(val.logits, cal.temperature), val.y, labels, cal.thresholds.identify).to_dict(),
-        "test": evaluate_probs(probs_test, test.y, labels, cal.thresholds.identify).to_dict(),
-        "decisions_test": decision_shares(test, cal, classes, ref),
-        "release_val": {family: r.to_dict() for family, r in cal.release.items()},
-        "release_test": release_report(probs_test, test.y, cal.rule(classes), s_test).to_dict(),
-        "ood": {**cal.ood_report, "method": cal.ood_method},
-        "reliability_test": reliability_bins(probs_test, test.y),
-    }
+    report = OodReport(cal.ood_method, dict(cal.ood_report["auroc_tune"]))
     if ood_report is not None and len(ood_report.logits):
-        metrics["ood"]["report_photos"] = decision_shares(ood_report, cal, classes, ref)
-        s_in = ood.scores(cal.ood_method, test.logits, test.features, test.imagenet_logits, cal.temperature, ref)
         s_out = ood.scores(cal.ood_method, ood_report.logits, ood_report.features, ood_report.imagenet_logits,
                            cal.temperature, ref)
-        metrics["ood"]["auroc_report"] = ood.auroc(s_in, s_out)
-        metrics["ood"]["held_out_operating_point"] = operating_point(test, ood_report, cal, classes, ref)
-    return metrics
+        report = replace(report, report_photos=decision_shares(ood_report, cal, classes, ref),
+                         auroc_report=ood.auroc(s_test, s_out),
+                         held_out_operating_point=operating_point(test, ood_report, cal, classes, ref))
+    return Metrics(
+        val=evaluate_probs(softmax(val.logits, cal.temperature), val.y, labels, cal.thresholds.identify),
+        test=evaluate_probs(probs_test, test.y, labels, cal.thresholds.identify),
+        decisions_test=decision_shares(test, cal, classes, ref),
+        ood=report,
+        reliability_test=reliability_bins(probs_test, test.y),
+        release_val=dict(cal.release),
+        release_test=release_report(probs_test, test.y, cal.rule(classes), s_test),
+    )
 
 
 def _background_pool() -> Executor:
@@ -221,7 +188,7 @@ def _background_pool() -> Executor:
     return ThreadPoolExecutor(1, thread_name_prefix="source-holdout")
 
 
-def fit(cfg: FitConfig) -> Bundle:
+def fit(cfg: TrainingConfig) -> Bundle:
     t0 = time.perf_counter()
     photo_set = scan(cfg.data, cfg.classes)
     labels = list(photo_set.labels)
@@ -257,10 +224,9 @@ def fit(cfg: FitConfig) -> Bundle:
             temperature=cal.temperature, thresholds=cal.thresholds, ood_method=cal.ood_method,
             groups=snapshot.groups, appendices=snapshot.appendices, lookalikes=snapshot.lookalikes,
             catalogue_version=snapshot.version, metrics=metrics,
-            training={"mode": "head", "l2": head.l2, "seconds_embed": round(t_embed, 1),
-                      "seconds_total": round(t_total, 1), "embedded_new": new_embeddings,
-                      "skipped": [(str(p.path), r) for p, r in skipped],
-                      "config": {k: str(v) for k, v in asdict(cfg).items()}},
+            training=Training(TrainingMode.HEAD, round(t_total, 1), config=cfg, l2=head.l2, ood_data=cfg.ood_data,
+                              embedded_new=new_embeddings, skipped=tuple((str(p.path), r) for p, r in skipped),
+                              details={"seconds_embed": round(t_embed, 1)}),
             data_manifest=photo_set.manifest_hash(), counts=photo_set.counts(), sources=photo_set.sources(),
         )
         return finish_bundle(cfg, meta, classifier, ref, photos, store, {"source_holdout": holdout})
@@ -277,7 +243,7 @@ def write_manifest(photos, path: Path) -> Path:
     return path
 
 
-def finish_bundle(cfg: FitConfig, meta: BundleMeta, model, ref, photos, store: BackboneStore | None = None,
+def finish_bundle(cfg: TrainingConfig, meta: BundleMeta, model, ref, photos, store: BackboneStore | None = None,
                   pending: dict[str, Future] | None = None) -> Bundle:
     """Plots, bundle, model card: the same ending for every training mode.
 
@@ -294,8 +260,8 @@ def finish_bundle(cfg: FitConfig, meta: BundleMeta, model, ref, photos, store: B
         files["manifest.json"] = write_manifest(photos, Path(tmp) / "manifest.json")
         files["model.onnx"] = export_with_head(model, meta.arch, meta.preprocessing.input_size,
                                                Path(tmp) / "model.onnx", store.onnx_path if store else None)
-        for key, future in (pending or {}).items():
-            meta.metrics[key] = future.result()
+        if pending:
+            meta.metrics = replace(meta.metrics, **{key: future.result() for key, future in pending.items()})
         bundle = save_bundle(cfg.out, meta, model, ref, extra_files=files, export_onnx=False)
     if cfg.card_dir is not None:
         write_card(bundle, cfg.card_dir)

@@ -17,7 +17,9 @@ class ClassMetrics:
 
 
 @dataclass(frozen=True)
-class Metrics:
+class SplitMetrics:
+    """Classification metrics of one split (validation or test) at the identify threshold."""
+
     n: int
     top1: float
     top5: float
@@ -34,11 +36,15 @@ class Metrics:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Metrics":
+    def from_dict(cls, d: dict) -> "SplitMetrics":
         d = dict(d)
         d["per_class"] = tuple(ClassMetrics(**c) for c in d["per_class"])
         d["confusion"] = tuple(tuple(r) for r in d["confusion"])
         return cls(**d)
+
+    @property
+    def labels(self) -> list[str]:
+        return [c.label for c in self.per_class]
 
     def subset_accuracy(self, labels: Sequence[str]) -> float:
         """Recall averaged over photos of these classes (their share of correct top-1)."""
@@ -76,9 +82,19 @@ def reliability(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> tuple[np.nd
     return mean_conf, mean_acc, count, ece
 
 
-def reliability_bins(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> dict:
+@dataclass(frozen=True)
+class Reliability:
+    """Reliability diagram bins (mean confidence, accuracy, photos) and the calibration error."""
+
+    confidence: tuple[float, ...]
+    accuracy: tuple[float, ...]
+    count: tuple[float, ...]
+    ece: float
+
+
+def reliability_bins(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> Reliability:
     conf, acc, count, ece = reliability(probs, y, bins)
-    return {"confidence": conf.tolist(), "accuracy": acc.tolist(), "count": count.tolist(), "ece": ece}
+    return Reliability(tuple(conf.tolist()), tuple(acc.tolist()), tuple(count.tolist()), ece)
 
 
 def choose_threshold(probs: np.ndarray, y: np.ndarray, target_precision: float = 0.95) -> float:
@@ -95,7 +111,7 @@ def choose_threshold(probs: np.ndarray, y: np.ndarray, target_precision: float =
     return float(conf[order][ok[-1]])
 
 
-def evaluate_probs(probs: np.ndarray, y: np.ndarray, labels: Sequence[str], threshold: float) -> Metrics:
+def evaluate_probs(probs: np.ndarray, y: np.ndarray, labels: Sequence[str], threshold: float) -> SplitMetrics:
     classes = len(labels)
     pred = probs.argmax(1) if len(y) else np.zeros(0, np.int64)
     cm = confusion_matrix(y, pred, classes)
@@ -110,7 +126,7 @@ def evaluate_probs(probs: np.ndarray, y: np.ndarray, labels: Sequence[str], thre
     _, _, _, ece = reliability(probs, y) if len(y) else (None, None, None, float("nan"))
     answered = probs.max(1) >= threshold if len(y) else np.zeros(0, bool)
     nll = float(-np.mean(np.log(probs[np.arange(len(y)), y] + 1e-12))) if len(y) else float("nan")
-    return Metrics(
+    return SplitMetrics(
         n=int(len(y)),
         top1=float(np.mean(pred == y)) if len(y) else float("nan"),
         top5=topk_accuracy(probs, y, 5),
@@ -125,7 +141,7 @@ def evaluate_probs(probs: np.ndarray, y: np.ndarray, labels: Sequence[str], thre
     )
 
 
-def most_confused(metrics: Metrics, top: int = 5) -> list[tuple[str, str, int]]:
+def most_confused(metrics: SplitMetrics, top: int = 5) -> list[tuple[str, str, int]]:
     """(true, predicted, count) for the largest off-diagonal cells."""
     cm = np.asarray(metrics.confusion)
     names = [c.label for c in metrics.per_class]

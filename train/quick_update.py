@@ -22,7 +22,7 @@ import re
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -32,6 +32,8 @@ from species_data.dataset import Photo, PhotoSet, Split
 
 from . import ood
 from .bundle import Bundle, BundleMeta, save_bundle
+from .bundle_meta import NewClassReport, Training
+from .config import TrainingMode
 from .calibrate import calibrate
 from .features import backbone_id, cache_for, embedder_for, features_of
 from .fit import class_groups, measure, ood_photos, outputs_from_features, write_manifest
@@ -43,7 +45,6 @@ from .weights import StateDict
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]  # (fraction done, stage code)
-STAGES = ("photos", "embed", "fit", "calibrate", "write", "done")
 
 
 @dataclass
@@ -145,8 +146,8 @@ def warm_start(state, base_labels: Sequence[str], labels: Sequence[str],
 # --- the update --------------------------------------------------------------------------
 
 def _base_ood_folder(base: Bundle) -> Path | None:
-    text = str(base.meta.training.get("config", {}).get("ood_data", "None"))
-    return Path(text) if text not in ("None", "") and Path(text).is_dir() else None
+    folder = base.meta.training.ood_data
+    return folder if folder is not None and folder.is_dir() else None
 
 
 def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> QuickUpdate:
@@ -205,7 +206,7 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
     lap("embed")
 
     tick(0.6, "fit")
-    l2_grid = cfg.l2_grid or (float(base.meta.training.get("l2", 1e-2)),)
+    l2_grid = cfg.l2_grid or (base.meta.training.l2 or 1e-2,)
     init = warm_start(state, base_labels, labels, feats[tr])
     head = fit_head(feats[tr], y[tr], feats[va], y[va], len(labels), l2_grid=l2_grid, max_iter=cfg.max_iter,
                     init=init)
@@ -221,7 +222,8 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
     methods = (base.meta.ood_method,) if cfg.ood_methods == "base" else tuple(cfg.ood_methods)
     cal = calibrate(val, classes, ref, ood_tune, methods)
     metrics = measure(val, test, cal, classes, ref, ood_report)
-    metrics["new_classes"] = _new_class_report(new_classes, labels, y, split, val, test, cal.temperature)
+    metrics = replace(metrics, new_classes=_new_class_report(new_classes, labels, y, split, val, test,
+                                                             cal.temperature))
     lap("calibrate")
 
     tick(0.85, "write")
@@ -233,13 +235,14 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
         temperature=cal.temperature, thresholds=cal.thresholds, ood_method=cal.ood_method,
         groups=snapshot.groups, appendices=snapshot.appendices, lookalikes=snapshot.lookalikes,
         catalogue_version=snapshot.version, metrics=metrics,
-        training={"mode": "quick_update", "base": base.meta.version, "base_mode": base.meta.training.get("mode"),
-                  "backbone": backbone_id(base, state), "l2": head.l2, "added": merged.added,
-                  "removed": merged.removed, "relabelled": merged.relabelled, "new_classes": list(new_classes),
-                  "dropped_classes": list(dropped), "embedded_new": embedded_new,
-                  "skipped": [(str(p.path), r) for p, r in skipped], "seconds": seconds,
-                  "seconds_total": round(time.perf_counter() - clock["start"], 1),
-                  "config": {"ood_data": str(folder), "catalogue_dirs": [str(d) for d in cfg.catalogue_dirs]}},
+        training=Training(
+            TrainingMode.QUICK_UPDATE, round(time.perf_counter() - clock["start"], 1), l2=head.l2,
+            base=base.meta.version, backbone=backbone_id(base, state), ood_data=Path(folder) if folder else None,
+            embedded_new=embedded_new, skipped=tuple((str(p.path), r) for p, r in skipped),
+            details={"base_mode": base.meta.training.mode.value, "added": merged.added, "removed": merged.removed,
+                     "relabelled": merged.relabelled, "new_classes": list(new_classes),
+                     "dropped_classes": list(dropped), "seconds": seconds,
+                     "catalogue_dirs": [str(d) for d in cfg.catalogue_dirs]}),
         data_manifest=photo_set.manifest_hash(), counts=photo_set.counts(), sources=photo_set.sources(),
         parent=base.meta.version,
     )
@@ -252,7 +255,7 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
                        embedded_new, tuple((str(p.path), r) for p, r in skipped), seconds, plots)
 
 
-def _new_class_report(new_classes, labels, y, split, val, test, temperature) -> dict:
+def _new_class_report(new_classes, labels, y, split, val, test, temperature) -> dict[str, NewClassReport]:
     """Per new class: photos per split and recall on its held-out (val + test) photos."""
     out = {}
     logits = np.concatenate([val.logits, test.logits])
@@ -261,9 +264,9 @@ def _new_class_report(new_classes, labels, y, split, val, test, temperature) -> 
     for label in new_classes:
         c = labels.index(label)
         held = truth == c
-        out[label] = {s.value: int(np.sum((y == c) & (split == s.value))) for s in Split}
-        out[label]["heldout_n"] = int(held.sum())
-        out[label]["heldout_recall"] = float(np.mean(pred[held] == c)) if held.any() else float("nan")
+        counts = {s.value: int(np.sum((y == c) & (split == s.value))) for s in Split}
+        out[label] = NewClassReport(**counts, heldout_n=int(held.sum()),
+                                    heldout_recall=float(np.mean(pred[held] == c)) if held.any() else float("nan"))
     return out
 
 

@@ -22,7 +22,7 @@ def layer_depth(name: str, stages: int) -> int:
 
 
 def param_groups(model, cfg) -> list[dict]:
-    """AdamW groups of a `SpeciesClassifier` under a `FitConfig`: layer-wise decayed backbone
+    """AdamW groups of a `SpeciesClassifier` under a `TrainingConfig`: layer-wise decayed backbone
     rates, the head at `lr`; no weight decay on 1-D parameters."""
     stages = len(model.backbone.blocks)
     groups: dict[tuple, dict] = {}

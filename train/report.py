@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .bundle import BundleMeta  # noqa: E402
+from .metrics import Reliability  # noqa: E402
 
 
 def plot_confusion(confusion, labels, title: str, path: Path) -> Path:
@@ -36,10 +37,10 @@ def plot_confusion(confusion, labels, title: str, path: Path) -> Path:
     return path
 
 
-def plot_reliability(bins: dict, title: str, path: Path) -> Path:
-    conf = np.asarray(bins["confidence"])
-    acc = np.asarray(bins["accuracy"])
-    count = np.asarray(bins["count"])
+def plot_reliability(bins: Reliability, title: str, path: Path) -> Path:
+    conf = np.asarray(bins.confidence)
+    acc = np.asarray(bins.accuracy)
+    count = np.asarray(bins.count)
     edges = np.linspace(0, 1, len(conf) + 1)
     centres = (edges[:-1] + edges[1:]) / 2
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(5, 6), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
@@ -48,7 +49,7 @@ def plot_reliability(bins: dict, title: str, path: Path) -> Path:
     ax.plot([0, 1], [0, 1], "r--", label="perfect calibration")
     ax.plot(conf[used], acc[used], "ko", ms=3, label="mean confidence")
     ax.set_ylabel("accuracy")
-    ax.set_title(f"{title} (ECE {bins['ece']:.3f})")
+    ax.set_title(f"{title} (ECE {bins.ece:.3f})")
     ax.legend(loc="upper left", fontsize=8)
     ax2.bar(centres, count, width=1 / len(conf), color="grey")
     ax2.set_xlabel("confidence")
@@ -63,11 +64,9 @@ def write_plots(meta: BundleMeta, folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     files = {}
     for split in ("val", "test"):
-        m = meta.metrics.get(split)
-        if m:
-            name = f"confusion_{split}.png"
-            files[name] = plot_confusion(m["confusion"], meta.labels, f"{meta.version}: {split} confusion", folder / name)
-    if "reliability_test" in meta.metrics:
-        files["reliability_test.png"] = plot_reliability(
-            meta.metrics["reliability_test"], f"{meta.version}: test reliability", folder / "reliability_test.png")
+        name = f"confusion_{split}.png"
+        files[name] = plot_confusion(meta.metrics.split(split).confusion, meta.labels,
+                                     f"{meta.version}: {split} confusion", folder / name)
+    files["reliability_test.png"] = plot_reliability(
+        meta.metrics.reliability_test, f"{meta.version}: test reliability", folder / "reliability_test.png")
     return files

@@ -124,7 +124,7 @@ def confusion_rates(model) -> dict[tuple[str, str], float]:
     meta = getattr(getattr(model, "bundle", None), "meta", None)
     if meta is None:
         return {}
-    matrix = (meta.metrics.get("val") or {}).get("confusion")
+    matrix = meta.metrics.val.confusion
     labels: Sequence[str] = meta.labels
     if not matrix or len(matrix) != len(labels):
         return {}

@@ -158,9 +158,9 @@ class ModelHandlers:
         argv = [sys.executable, "-m", "train", "fit", "--mode", self.retrain_mode, "--data", str(tree.resolve()),
                 "--out", str((self.models_dir / version).resolve()), "--data-dir", str(Path(cfg.data_dir).resolve()),
                 "--catalogue", str(Path(cfg.catalogue_overlay).resolve()), "--card-dir", str(self.card_dir.resolve())]
-        ood = str(base.meta.training.get("config", {}).get("ood_data", "None"))
-        if ood not in ("None", "") and Path(ood).is_dir():
-            argv += ["--ood-data", str(Path(ood).resolve())]
+        ood = base.meta.training.ood_data
+        if ood is not None and ood.is_dir():
+            argv += ["--ood-data", str(ood.resolve())]
         return argv
 
     def retrain_cancel(self, request: gr.Request):

@@ -184,9 +184,8 @@ def versions_rows(metas: Iterable[Any], current: str | None, lang: str) -> list[
     """Newest first: version, created, derived from, how trained, classes, test top-1, published."""
     rows = []
     for m in sorted(metas, key=lambda m: m.created_at, reverse=True):
-        test = (m.metrics or {}).get("test") or {}
-        rows.append([m.version, m.created_at, m.parent or "", str(m.training.get("mode", "")),
-                     str(len(m.labels)), _pct(test.get("top1")),
+        rows.append([m.version, m.created_at, m.parent or "", m.training.mode.value,
+                     str(len(m.labels)), _pct(m.metrics.test.top1),
                      t("trainer.yes", lang) if m.version == current else ""])
     return rows
 
