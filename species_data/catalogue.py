@@ -345,7 +345,8 @@ class Catalogue:
 
 
 _IO_NAMES = {"entry_from_mapping": "catalogue_io", "load_catalogue": "catalogue_io",
-             "read_history": "catalogue_write", "save_entry": "catalogue_write"}
+             "read_history": "catalogue_write", "save_entry": "catalogue_write",
+             "save_entries": "catalogue_write"}
 
 
 def __getattr__(name: str) -> Any:  # re-export the I/O functions without a circular import
@@ -361,5 +362,5 @@ __all__ = [
     "CitesListing", "ListingRow", "KeyAttributes", "LookAlike", "Group", "CatalogueEntry", "Catalogue",
     "CatalogueError", "Problem",
     "entry_to_mapping", "entry_from_mapping", "group_to_mapping", "load_catalogue", "save_entry",
-    "read_history", "normalise_language",
+    "read_history", "save_entries", "normalise_language",
 ]
