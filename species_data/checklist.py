@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .catalogue import Catalogue, entry_to_mapping
+from .catalogue_write import save_entries
 from .cites import Appendix
 
 MAX_BYTES = 50 * 2**20
@@ -263,8 +264,6 @@ def updated_mapping(change: Change, catalogue: Catalogue, source: str, today: _d
 def apply_diff(diff: Diff, catalogue: Catalogue, directory: Path | str, author: str, *, source: str,
                base_dirs: Iterable[Path | str] | None = None, today: _dt.date | None = None) -> list[Path]:
     """Write every matched entry through the atomic save and the edit history."""
-    from .catalogue_write import save_entries
-
     today = today or _dt.date.today()
     mappings = [updated_mapping(c, catalogue, source, today) for c in diff.to_apply]
     if not mappings:
