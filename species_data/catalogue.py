@@ -2,9 +2,10 @@
 
 One YAML file per entry lives in ``species_data/catalogue/<id>.yaml`` and the groups in
 ``species_data/catalogue/_groups.yaml`` (schema: ``species_data/README.md``). This module
-holds the records and the `Catalogue`; reading, validating and writing files is in
-`species_data.catalogue_io` (``load_catalogue``) and `species_data.catalogue_write`
-(``save_entry``), re-exported here.
+holds the records and the `Catalogue`; the legal status (`Appendix`, `CitesListing`) is
+in `species_data.cites`, the identification-key attributes in `species_data.key`; reading,
+validating and writing files is in `species_data.catalogue_io` (``load_catalogue``) and
+`species_data.catalogue_write` (``save_entry``), re-exported here.
 
 Text people read is kept per language (`LANGUAGES`, English required). Accessors never
 fail for a missing translation: they return a `Localised` value saying which language was
@@ -13,13 +14,15 @@ used and whether they fell back to English, so the UI can say so.
 from __future__ import annotations
 
 import enum
-import functools
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Generic, Iterable, Iterator, Mapping, TypeVar
+
+from .cites import Appendix, CitesListing, ListingRow, cites_to_mapping
+from .key import KeyAttributes, key_to_mapping
 
 LANGUAGES: tuple[str, ...] = ("en", "fr", "es", "pt", "id", "ms", "lo")
 DEFAULT_LANGUAGE = "en"
@@ -65,37 +68,6 @@ class CatalogueError(ValueError):
         super().__init__(text)
 
 
-@functools.total_ordering
-class Appendix(enum.Enum):
-    """CITES Appendix, ordered from strictest (I) to not listed (NONE)."""
-
-    I = "I"
-    II = "II"
-    III = "III"
-    NONE = "none"
-
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, Appendix):
-            return NotImplemented
-        order = list(Appendix)
-        return order.index(self) < order.index(other)
-
-    @property
-    def label(self) -> str:
-        return "not listed" if self is Appendix.NONE else f"Appendix {self.value}"
-
-    @classmethod
-    def parse(cls, value: "Appendix | str | None") -> "Appendix":
-        """The appendix for 'I' / 'ii' / ' III ' / 'none' / None (None: not listed)."""
-        if isinstance(value, Appendix):
-            return value
-        text = "none" if value is None else str(value).strip().lower()
-        for appendix in cls:
-            if text == appendix.value.lower():
-                return appendix
-        raise ValueError(f"CITES appendix {value!r} is not one of 'I', 'II', 'III' or None/'none'")
-
-
 class Kind(enum.Enum):
     WHOLE_ANIMAL = "whole_animal"
     PART_OR_PRODUCT = "part_or_product"
@@ -133,17 +105,6 @@ def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
 class Source:
     title: str
     url: str
-
-
-@dataclass(frozen=True)
-class CitesListing:
-    appendix: Appendix
-    note: str  # English; says what is split, annotated or uncertain
-    checked_against: str  # e.g. "2026-02 (CoP20 amendments)"
-
-    @property
-    def protected(self) -> bool:
-        return self.appendix is not Appendix.NONE
 
 
 @dataclass(frozen=True)
@@ -196,6 +157,8 @@ class CatalogueEntry:
     lookalikes: tuple[LookAlike, ...]
     handling: Mapping[str, tuple[str, ...]]
     sources: tuple[Source, ...]
+    other_taxa: tuple[str, ...] = ()  # further scientific names it covers (CITES names, synonyms)
+    key: KeyAttributes | None = None  # what the identification key asks about; None = unknown
 
     def __post_init__(self) -> None:
         for name in ("common_names", "cues", "handling"):
@@ -211,6 +174,11 @@ class CatalogueEntry:
     @property
     def appendix(self) -> Appendix:
         return self.cites.appendix
+
+    @property
+    def taxa(self) -> tuple[str, ...]:
+        """Every scientific name this entry covers: the main one first, then `other_taxa`."""
+        return ((self.scientific_name,) if self.scientific_name else ()) + self.other_taxa
 
     @property
     def lookalike_ids(self) -> tuple[str, ...]:
@@ -243,23 +211,26 @@ def _lang_map(values: Mapping[str, Any], as_list: bool) -> dict[str, Any]:
 
 def entry_to_mapping(entry: CatalogueEntry) -> dict[str, Any]:
     """Plain, YAML/JSON-ready dict in the canonical key order; `entry_from_mapping` reverses it."""
-    return {
+    out: dict[str, Any] = {
         "id": entry.id,
         "kind": entry.kind.value,
         "product_type": entry.product_type,
         "group": entry.group,
         "scientific_name": entry.scientific_name,
+    }
+    if entry.other_taxa:
+        out["other_taxa"] = list(entry.other_taxa)
+    out.update({
         "common_names": _lang_map(entry.common_names, True),
-        "cites": {
-            "appendix": entry.cites.appendix.value,
-            "note": entry.cites.note,
-            "checked_against": entry.cites.checked_against,
-        },
+        "cites": cites_to_mapping(entry.cites),
         "cues": _lang_map(entry.cues, True),
         "lookalikes": [{"id": la.id, "cue": _lang_map(la.cue, False)} for la in entry.lookalikes],
         "handling": _lang_map(entry.handling, True),
-        "sources": [{"title": s.title, "url": s.url} for s in entry.sources],
-    }
+    })
+    if entry.key is not None:
+        out["key"] = key_to_mapping(entry.key)
+    out["sources"] = [{"title": s.title, "url": s.url} for s in entry.sources]
+    return out
 
 
 def group_to_mapping(group: Group) -> dict[str, Any]:
@@ -374,7 +345,8 @@ class Catalogue:
 
 
 _IO_NAMES = {"entry_from_mapping": "catalogue_io", "load_catalogue": "catalogue_io",
-             "read_history": "catalogue_write", "save_entry": "catalogue_write"}
+             "read_history": "catalogue_write", "save_entry": "catalogue_write",
+             "save_entries": "catalogue_write"}
 
 
 def __getattr__(name: str) -> Any:  # re-export the I/O functions without a circular import
@@ -387,7 +359,8 @@ def __getattr__(name: str) -> Any:  # re-export the I/O functions without a circ
 
 __all__ = [
     "LANGUAGES", "DEFAULT_LANGUAGE", "PACKAGED_DIR", "Appendix", "Kind", "Localised", "Source",
-    "CitesListing", "LookAlike", "Group", "CatalogueEntry", "Catalogue", "CatalogueError", "Problem",
+    "CitesListing", "ListingRow", "KeyAttributes", "LookAlike", "Group", "CatalogueEntry", "Catalogue",
+    "CatalogueError", "Problem",
     "entry_to_mapping", "entry_from_mapping", "group_to_mapping", "load_catalogue", "save_entry",
-    "read_history", "normalise_language",
+    "read_history", "save_entries", "normalise_language",
 ]

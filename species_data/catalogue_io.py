@@ -18,24 +18,23 @@ from .catalogue import (
     GROUPS_FILE,
     LANGUAGES,
     PACKAGED_DIR,
-    Appendix,
     Catalogue,
     CatalogueEntry,
     CatalogueError,
-    CitesListing,
     Group,
     Kind,
     LookAlike,
     Problem,
     Source,
 )
+from .cites import parse_cites
+from .key import parse_key
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # "Panthera tigris", "Ceratotherium simum simum", "Felidae spp."
 SCIENTIFIC_RE = re.compile(r"^[A-Z][a-z]+(?: [a-z]+(?:-[a-z]+)?){1,2}$|^[A-Z][a-z]+ spp\.$")
-CHECKED_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])\b")
-ENTRY_FIELDS = ("id", "kind", "product_type", "group", "scientific_name", "common_names",
-                "cites", "cues", "lookalikes", "handling", "sources")
+ENTRY_FIELDS = ("id", "kind", "product_type", "group", "scientific_name", "other_taxa", "common_names",
+                "cites", "cues", "lookalikes", "handling", "key", "sources")
 REQUIRED_FIELDS = ("id", "kind", "group", "common_names", "cites", "cues", "handling", "sources")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # same rules as safe_load, faster with libyaml
 FILE_HEADER = ("# Species catalogue entry: one file per entry, named <id>.yaml.\n"
@@ -140,26 +139,28 @@ def entry_from_mapping(data: Any, source: Path | str | None = None) -> Catalogue
     elif kind is Kind.PART_OR_PRODUCT:
         out.add("product_type", "is required for parts and products (e.g. carving, scales, skin)")
 
-    cites = data.get("cites")
     listing = None
-    if isinstance(cites, Mapping):
-        for key in cites:
-            if key not in ("appendix", "note", "checked_against"):
-                out.add(f"cites.{key}", "is not a known field; use appendix, note, checked_against")
-        appendix = None
-        try:
-            appendix = Appendix(cites.get("appendix"))
-        except ValueError:
-            out.add("cites.appendix", f"must be I, II, III or none, got {cites.get('appendix')!r}")
-        note = _text(cites.get("note"), "cites.note", out)
-        checked = cites.get("checked_against")
-        if not isinstance(checked, str) or not CHECKED_RE.match(checked):
-            out.add("cites.checked_against", f"must start with the year and month the Appendices were "
-                                             f"checked, e.g. '2026-02 (CoP20 amendments)', got {checked!r}")
-        elif appendix is not None and note:
-            listing = CitesListing(appendix, note, checked.strip())
-    elif cites is not None:
-        out.add("cites", f"must be a mapping with appendix, note and checked_against, got {cites!r}")
+    if data.get("cites") is not None:
+        listing, cites_problems = parse_cites(data["cites"])
+        for field, message in cites_problems:
+            out.add(field, message)
+
+    other_taxa: list[str] = []
+    raw_taxa = data.get("other_taxa") or []
+    if not isinstance(raw_taxa, list):
+        out.add("other_taxa", f"must be a list of scientific names, got {raw_taxa!r}")
+        raw_taxa = []
+    for i, name in enumerate(raw_taxa):
+        if not isinstance(name, str) or not SCIENTIFIC_RE.match(name):
+            out.add(f"other_taxa[{i}]", f"must look like 'Genus species' or 'Taxon spp.', got {name!r}")
+        elif name == sci or name in other_taxa:
+            out.add(f"other_taxa[{i}]", f"'{name}' is listed twice (or is the scientific_name)")
+        else:
+            other_taxa.append(name)
+
+    key, key_problems = parse_key(data.get("key"))
+    for field, message in key_problems:
+        out.add(field, message)
 
     names = _lang_map(data["common_names"], "common_names", out, True) if data.get("common_names") else {}
     cues = _lang_map(data["cues"], "cues", out, True) if data.get("cues") else {}
@@ -210,7 +211,7 @@ def entry_from_mapping(data: Any, source: Path | str | None = None) -> Catalogue
     return CatalogueEntry(
         id=entry_id, common_names=names, scientific_name=sci, kind=kind, product_type=product,
         group=group, cites=listing, cues=cues, lookalikes=tuple(lookalikes), handling=handling,
-        sources=tuple(sources))
+        sources=tuple(sources), other_taxa=tuple(other_taxa), key=key)
 
 
 def _read_yaml(path: Path, out: _Collector) -> Any:

@@ -93,33 +93,47 @@ def save_entry(entry_or_mapping: CatalogueEntry | Mapping[str, Any], directory: 
     packaged catalogue) plus ``directory``, with this entry replacing any earlier version.
     Nothing is written if validation fails.
     """
+    return save_entries([entry_or_mapping], directory, author, base_dirs=base_dirs)[0]
+
+
+def save_entries(entries: Sequence[CatalogueEntry | Mapping[str, Any]], directory: Path | str,
+                 author: str, *, base_dirs: Sequence[Path | str] | None = None,
+                 reason: str | None = None) -> list[Path]:
+    """`save_entry` for several entries at once: all are validated together first (nothing is
+    written if one is invalid), then each file is written atomically and logged; `reason`
+    (e.g. "Species+ checklist import: file.csv") is recorded in each history line."""
     directory = Path(directory)
     if not isinstance(author, str) or not author.strip():
         raise CatalogueError("save_entry needs the name of the author (who made this edit)")
-    mapping = (entry_to_mapping(entry_or_mapping) if isinstance(entry_or_mapping, CatalogueEntry)
-               else dict(entry_or_mapping))
-    entry_id = mapping.get("id")
-    if not isinstance(entry_id, str) or not ID_RE.match(entry_id):
-        raise CatalogueError(Problem(f"must be lower_snake_case, got {entry_id!r}", None, str(entry_id), "id"))
-    target = directory / f"{entry_id}.yaml"
-    entry = entry_from_mapping(mapping, source=target)
+    mappings = [entry_to_mapping(e) if isinstance(e, CatalogueEntry) else dict(e) for e in entries]
+    ids = [m.get("id") for m in mappings]
+    for entry_id in ids:
+        if not isinstance(entry_id, str) or not ID_RE.match(entry_id):
+            raise CatalogueError(Problem(f"must be lower_snake_case, got {entry_id!r}", None, str(entry_id), "id"))
+    if len(set(ids)) != len(ids):
+        raise CatalogueError("the same entry id is given twice; save each entry once")
+    targets = [directory / f"{entry_id}.yaml" for entry_id in ids]
+    new = [entry_from_mapping(m, source=target) for m, target in zip(mappings, targets)]
     base = load_catalogue(*(tuple(base_dirs) if base_dirs else (PACKAGED_DIR,)), directory)
-    action = "updated" if entry_id in base else "created"
     files = {e.id: base.file_of(e.id) for e in base if base.file_of(e.id)}
-    files[entry_id] = str(target)
-    merged = Catalogue([e for e in base if e.id != entry_id] + [entry], base.groups.values(), files)
+    files.update({e.id: str(target) for e, target in zip(new, targets)})
+    merged = Catalogue([e for e in base if e.id not in set(ids)] + new, base.groups.values(), files)
     directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(target, dump_entry_yaml(entry_to_mapping(entry)))
-    record = {
-        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "author": author.strip(), "id": entry_id, "action": action,
-        "file": target.name, "catalogue_version": merged.version,
-    }
+    time = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    lines = []
+    for entry, target in zip(new, targets):
+        atomic_write_text(target, dump_entry_yaml(entry_to_mapping(entry)))
+        record = {"time": time, "author": author.strip(), "id": entry.id,
+                  "action": "updated" if entry.id in base else "created", "file": target.name,
+                  "catalogue_version": merged.version}
+        if reason:
+            record["reason"] = reason
+        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
     with open(directory / HISTORY_FILE, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        fh.write("".join(lines))
         fh.flush()
         os.fsync(fh.fileno())
-    return target
+    return targets
 
 
 def read_history(directory: Path | str) -> list[dict[str, Any]]:

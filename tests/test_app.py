@@ -399,24 +399,37 @@ def test_browser_shows_role_tabs_and_switches_language(server):
 
 
 def test_species_sheet_and_lookalike_pairs(photos_root):
+    import html as html_lib
+
     from species_data import PACKAGED_DIR, load_catalogue
 
-    from serve.identify.species_card import card_markdown, lookalike_gallery, separating_cue
+    from serve.identify.species_card import card_markdown, lookalike_pairs_html, separating_cue
 
     catalogue = load_catalogue(PACKAGED_DIR)
     entry = catalogue["ivory_carving"]
     md = card_markdown(entry, catalogue, "en")
     for text in ("Elephant ivory carving", "*Elephantidae spp.*", t("app.card.appendix", "en",
                  appendix="I"), entry.cites.checked_against, t("app.card.protected_yes"),
-                 "Bone carving:", entry.handling_in("en").value[0], entry.sources[0].url):
+                 "Bone carving:", entry.handling_in("en").value[0], entry.sources[0].url,
+                 "Botswana, Namibia, South Africa and Zimbabwe", t("app.card.listings")):
         assert text in md, text
-    examples = {"ivory_carving": sorted((photos_root / "ivory_carving").iterdir())[0],
-                "bone_carving": sorted((photos_root / "bone_carving").iterdir())[0]}
-    items = lookalike_gallery(entry, catalogue, "en", examples.get)
-    assert len(items) == 1  # only look-alikes with an example photo get a picture
-    image, caption = items[0]
-    assert image.height == 320 and image.width > 320  # two photos side by side
-    assert "Bone carving" in caption and "Haversian" in caption
+    assert t("app.card.in_force", date="2026-03-05") in card_markdown(catalogue["shark"], catalogue, "en")
+    photos = sorted((photos_root / "ivory_carving").iterdir())
+    examples = {"ivory_carving": photos[0], "bone_carving": sorted((photos_root / "bone_carving").iterdir())[0]}
+    officer = photos[1]
+    page = lookalike_pairs_html(entry, catalogue, "en", examples.get, officer)
+    n = len(entry.lookalikes)
+    assert page.count('<figure class="lookalike-pair"') == n  # every look-alike, photo or not
+    assert page.count('<img src="data:image/jpeg;base64,') == n + 1  # officer's photo n times + bone's
+    assert page.count(f'alt="{t("app.identify.lookalike.yours")}"') == n
+    no_photo = t("app.identify.lookalike.no_photo", name=catalogue["mammoth_ivory"].common_name("en"))
+    assert html_lib.escape(no_photo) in page and page.count('class="no-photo"') == n - 1
+    assert html_lib.escape(entry.lookalike("bone_carving").cue_in("en").value) in page
+    # no officer photo (or an unreadable one): the entry's own reference photo is the left side
+    for missing in (None, photos_root / "no-such-file.jpg"):
+        page = lookalike_pairs_html(entry, catalogue, "en", examples.get, missing)
+        assert page.count(f'alt="{entry.common_name("en")}"') == n
+    assert lookalike_pairs_html(catalogue["tiger"], catalogue, "en", examples.get, officer) == ""
     assert separating_cue(catalogue, "ivory_carving", "bone_carving", "en") == \
         entry.lookalike("bone_carving").cue_in("en").value
     assert separating_cue(catalogue, "bone_carving", "ivory_carving", "en")  # either side holds it

@@ -156,6 +156,17 @@ def test_officer_identifies_a_photo_saves_a_case_and_finds_it_in_history(app, ne
     assert name in top5.inner_text()
     heat = block(page, t("app.identify.heatmap.label")).locator("img")
     heat.first.wait_for(timeout=SLOW_MS)
+
+    # Every look-alike next to the officer's photo, shown without scrolling to it; one without
+    # a reference photo says so (issue 18 item 5: lazy gallery thumbnails looked empty).
+    pairs = page.locator(".lookalike-pair")
+    pairs.first.wait_for()
+    with_photo = [la for la in entry.lookalikes if ctx.quiz.example_photo(la.id) is not None]
+    assert pairs.count() == len(entry.lookalikes)
+    assert page.locator(".lookalike-pair img").count() == len(entry.lookalikes) + len(with_photo)
+    assert page.locator(".lookalike-pair .no-photo").count() == len(entry.lookalikes) - len(with_photo)
+    page.wait_for_function("() => [...document.querySelectorAll('.lookalike-pair img')]"
+                           ".every(i => i.complete && i.naturalWidth > 0)", timeout=10_000)
     screenshot(page, "identify", until=block(page, t("app.identify.heatmap.label")))
 
     # Save the case.
@@ -181,6 +192,31 @@ def test_officer_identifies_a_photo_saves_a_case_and_finds_it_in_history(app, ne
         "olga", shipment, t("app.case.action.detained"), name, t("app.identify.result.identified"), version]
     assert hist[8] == "Carved figure; base shows cross-hatching."
     screenshot(page, "history", until=block(page, t("app.history.downloads.label")))
+
+
+def test_officer_narrows_an_unphotographed_item_with_the_key(app, new_page):
+    """No photo of red sanders exists: the key's questions lead to it anyway."""
+    target = app.ctx.catalogue()["red_sanders"]
+    page = new_page()
+    login(page, app.url, "olga")
+    page.get_by_text(t("key.accordion"), exact=True).click()
+    page.get_by_role("button", name=t("key.start"), exact=True).click()
+    for _ in range(8):
+        short = page.locator(".key-short-list")
+        if short.count():
+            break
+        heading = page.locator(".prose h3").filter(has_text="?").last
+        heading.wait_for()
+        attribute = next(a for a in target.key.traits if t(f"key.question.{a.value}") == heading.inner_text().strip())
+        value = target.key.typical(attribute)
+        option = page.get_by_role("radio", name=re.compile(
+            r"^\s*" + re.escape(t(f"key.value.{attribute.value}.{value.value}")) + r" \(\d+\)\s*$"))
+        option.check()
+        page.get_by_role("button", name=t("key.answer"), exact=True).click()
+        heading.filter(has_text=t(f"key.question.{attribute.value}")).wait_for(state="detached")
+    short.wait_for()
+    assert target.common_name("en") in short.inner_text()
+    assert target.cues["en"][0][:40] in short.inner_text()
 
 
 # --- 2. trainee ----------------------------------------------------------------------------

@@ -1,16 +1,27 @@
-"""The species sheet an officer or trainee reads: one catalogue entry as Markdown, and its
-look-alikes as side-by-side photos with the cue that tells each pair apart."""
+"""The species sheet an officer or trainee reads: one catalogue entry as Markdown (with the
+listing per species or population and when it took effect), and its look-alikes side by
+side with the officer's own photo and the cue that tells each pair apart.
+
+The look-alike pairs are HTML with the photos inlined (data URIs): a page that has finished
+loading shows them at once. (Gradio's gallery loads its thumbnails lazily, only when scrolled
+near the viewport, so the panel far down the page looked empty; it also dropped every
+look-alike without a reference photo and paired a reference photo, not the officer's.)
+"""
 from __future__ import annotations
 
+import base64
+import functools
+import html
+import io
 from pathlib import Path
 from typing import Callable
 
 from PIL import Image
 
-from species_data import Appendix, CatalogueEntry
+from species_data import Appendix, CatalogueEntry, ListingRow
 
 from serve.i18n import t
-from serve.ui.common import example_thumbnail, side_by_side
+from serve.ui.common import example_thumbnail, thumbnail
 
 ExampleOf = Callable[[str], Path | None]  # class id -> a reference photo, if any
 
@@ -40,6 +51,14 @@ def separating_checks(catalogue, suspected, lookalike: str, lang: str) -> list[s
     return checks
 
 
+def listing_text(row: ListingRow, lang: str) -> str:
+    """'Loxodonta africana: populations of ...: Appendix II (in force from 2026-03-05)'."""
+    appendix = (t("app.card.not_listed", lang) if row.appendix is Appendix.NONE
+                else t("app.card.appendix", lang, appendix=row.appendix.value))
+    since = f" ({t('app.card.in_force', lang, date=row.in_force.isoformat())})" if row.in_force else ""
+    return f"{row.covers}: {appendix}{since}"
+
+
 def card_markdown(entry: CatalogueEntry, catalogue, lang: str) -> str:
     """Names, scientific name, CITES (appendix, note, date checked), protection, cues,
     look-alikes with their separating cue, handling guidance and sources."""
@@ -57,6 +76,9 @@ def card_markdown(entry: CatalogueEntry, catalogue, lang: str) -> str:
                f"{t('app.card.checked', lang, date=entry.cites.checked_against)}")
     if entry.cites.note:
         out.append(f"> {t('app.card.cites_note', lang)}: {entry.cites.note}")
+    if entry.cites.listings:
+        out.append(f"**{t('app.card.listings', lang)}:**\n"
+                   + _bullets(listing_text(row, lang) for row in entry.cites.listings))
     out.append(t("app.card.protected_yes" if entry.protected else "app.card.protected_no", lang))
     out.append(f"### {t('app.card.cues', lang)}\n{_bullets(cues.value)}")
     if looks:
@@ -75,31 +97,69 @@ def card_markdown(entry: CatalogueEntry, catalogue, lang: str) -> str:
     return "\n\n".join(out)
 
 
-def _thumb(path: Path | None) -> Image.Image | None:
+PAIR_SIDE = 240  # px, height of each photo in a pair
+
+
+def _data_uri(image: Image.Image) -> str:
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, "JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+@functools.lru_cache(maxsize=128)
+def _reference_uri(path: str) -> str | None:
+    """A reference photo as an inline JPEG, kept (the same few are shown again and again)."""
+    try:
+        return _data_uri(example_thumbnail(path))
+    except (ValueError, OSError):  # an unreadable reference photo: show the text only
+        return None
+
+
+def _officer_uri(path: Path | str | None) -> str | None:
     if path is None:
         return None
     try:
-        return example_thumbnail(str(path))
-    except ValueError:  # an unreadable reference photo: show the text only
+        return _data_uri(thumbnail(str(path), PAIR_SIDE))
+    except (ValueError, OSError):  # the upload was swept from Gradio's cache
         return None
 
 
-def lookalike_gallery(entry: CatalogueEntry, catalogue, lang: str, example_of: ExampleOf,
-                      limit: int = 8) -> list[tuple[Image.Image, str]]:
-    """(image, caption) per look-alike with an example photo: this class's example on the
-    left, the look-alike's on the right, and the cue that separates them. (Every cue is
-    also in the species sheet, photo or not.)"""
-    left = _thumb(example_of(entry.id))
-    items = []
-    for la in entry.lookalikes[:limit]:
-        right = _thumb(example_of(la.id))
-        if left is None or right is None:
-            continue
+def _img(uri: str, alt: str) -> str:
+    return (f'<img src="{uri}" alt="{html.escape(alt)}" '
+            f'style="height:{PAIR_SIDE}px;max-width:48%;object-fit:contain;border-radius:4px">')
+
+
+def lookalike_pairs_html(entry: CatalogueEntry, catalogue, lang: str, example_of: ExampleOf,
+                         officer_photo: Path | str | None = None) -> str:
+    """Every look-alike of `entry`, each next to the officer's photo (else the entry's own
+    reference photo): its reference photo, or a note that there is none yet, and the cue
+    that separates the pair. "" when the entry has no look-alikes."""
+    if not entry.lookalikes:
+        return ""
+    yours = t("app.identify.lookalike.yours", lang)
+    left_uri = _officer_uri(officer_photo)
+    left_name = yours
+    if left_uri is None:
+        own = example_of(entry.id)
+        left_uri = _reference_uri(str(own)) if own else None
+        left_name = entry.common_name(lang)
+    figures = []
+    for la in entry.lookalikes:
         other = catalogue.get(la.id)
-        caption = t("app.identify.lookalike.caption", lang, left=entry.common_name(lang),
-                    right=other.common_name(lang) if other else la.id, cue=la.cue_in(lang).value)
-        items.append((side_by_side(left, right), caption))
-    return items
+        name = other.common_name(lang) if other else la.id
+        ref = example_of(la.id)
+        right_uri = _reference_uri(str(ref)) if ref else None
+        right = (_img(right_uri, name) if right_uri else
+                 f'<div class="no-photo" style="flex:1;padding:1em;border:1px dashed #999;border-radius:4px">'
+                 f'{html.escape(t("app.identify.lookalike.no_photo", lang, name=name))}</div>')
+        left = _img(left_uri, left_name) if left_uri else ""
+        caption = t("app.identify.lookalike.caption", lang, left=left_name, right=name, cue=la.cue_in(lang).value)
+        figures.append(
+            f'<figure class="lookalike-pair" data-lookalike="{html.escape(la.id)}" style="margin:0 0 1em 0">'
+            f'<div style="display:flex;gap:8px;align-items:center">{left}{right}</div>'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    heading = html.escape(t("app.identify.lookalikes.label", lang))
+    return f'<div class="lookalike-pairs"><h3>{heading}</h3>{"".join(figures)}</div>'
 
 
 def separating_cue(catalogue, true_id: str, chosen_id: str, lang: str) -> str | None:

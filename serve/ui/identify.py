@@ -26,8 +26,9 @@ from serve.identify.heatmap import HeatMapper
 from serve.i18n import t
 from serve.identify.predictor import Failure, Identification
 from serve.records.schema import CaseAction
-from serve.identify.species_card import appendix_text, card_markdown, lookalike_gallery, separating_checks
+from serve.identify.species_card import appendix_text, card_markdown, lookalike_pairs_html, separating_checks
 from serve.ui.common import Texts, download_file, enter, error, namer, option_list, user_errors
+from serve.ui.key import KeyPanel
 
 CONCURRENCY = "model"  # identify and heat maps share the model: one queue
 
@@ -192,7 +193,7 @@ class IdentifyHandlers:
         found = self.recent.get(user.name, sha or "")
         if found is None:
             raise error(lang, "app.error.unknown_photo")
-        ident, _ = found
+        ident, path = found
         with user_errors(lang):
             predictor = self.ctx.predictor()
             r = result_dict(ident, self.ctx, lang, predictor.labels)
@@ -206,16 +207,14 @@ class IdentifyHandlers:
             (d.suspected[0] if d.suspected else None)  # CANNOT_RULE_OUT: the protected class's sheet
         entry = catalogue.get(shown) if shown else None
         if entry is None:
-            card_md, gallery = t("app.identify.unknown_note", lang), []
+            card_md, pairs = t("app.identify.unknown_note", lang), ""
         else:
             card_md = card_markdown(entry, catalogue, lang)
             if ident.decision.kind is DecisionKind.GROUP:
                 card_md = f"_{t('app.identify.group_note', lang)}_\n\n" + card_md
-            service = self.ctx.quiz
-            gallery = lookalike_gallery(entry, catalogue, lang, service.example_photo)
+            pairs = lookalike_pairs_html(entry, catalogue, lang, self.ctx.quiz.example_photo, path)
         label = {x["name"]: x["probability"] for x in r["top"]}
-        return gr.update(value=label), verdict_md, card_md, gr.update(value=gallery,
-                                                                      visible=bool(gallery))
+        return gr.update(value=label), verdict_md, card_md, gr.update(value=pairs, visible=bool(pairs))
 
     def show_heat(self, sha, request: gr.Request):
         user, lang = enter(self.ctx, request, Permission.IDENTIFY)
@@ -285,8 +284,9 @@ def build_identify_tab(ctx, texts: Texts) -> IdentifyHandlers:
         with gr.Column():
             verdict = gr.Markdown()
             card = gr.Markdown()
-    looks = texts.label(gr.Gallery(columns=2, height="auto", object_fit="contain",
-                                   visible=False), "app.identify.lookalikes.label")
+    looks = gr.HTML(visible=False)  # look-alikes next to the officer's photo (its own heading)
+    key_panel = KeyPanel(ctx, h.recent)  # "No match? Use the key"
+    key_panel.build(texts)
     with gr.Group(visible=False) as case_box:
         texts.value(gr.Markdown(), "app.case.heading", markup="### {}")
         with gr.Row():
@@ -315,4 +315,5 @@ def build_identify_tab(ctx, texts: Texts) -> IdentifyHandlers:
         h.show_heat, [selector], [heat], api_visibility="private", concurrency_id=CONCURRENCY)
     save.click(h.save_case, [selector, shipment, note, action], [saved, saved_json],
                api_name="save_case")
+    key_panel.wire(selector, shipment, note, action)
     return h

@@ -15,6 +15,7 @@ from species_data.catalogue import Appendix, Kind
 
 from serve.context import AppContext
 from serve.i18n import t
+from serve.ui.trainer_checklist import build_checklist_section
 from serve.ui.trainer_handlers import TrainerHandlers
 from serve.ui.trainer_views import EntryForm
 
@@ -101,6 +102,7 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
             save_btn = btn("save_entry", variant="primary")
             entry_status = gr.Markdown()
             history = table("history", ("col_time", "col_author", "col_entry", "col_action"))
+            build_checklist_section(ctx, texts, lang)  # CITES listings from a Species+ CSV
         fields = [form[name] for name in EntryForm.field_names()]
 
         # --- photos ---------------------------------------------------------------------

@@ -70,7 +70,8 @@ def form_from_mapping(m: Mapping[str, Any]) -> EntryForm:
 
 
 def form_to_mapping(form: EntryForm, existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """An entry mapping for `species_data.save_entry`: the form's English over `existing`'s other languages.
+    """An entry mapping for `species_data.save_entry`: the form's English over `existing`'s other languages
+    (and `existing`'s other_taxa, key attributes and listing rows, which the form does not show).
 
     Nothing is validated here; `save_entry` validates exactly like the loader."""
     old = dict(existing or {})
@@ -84,6 +85,8 @@ def form_to_mapping(form: EntryForm, existing: Mapping[str, Any] | None = None) 
     for other, cue in _pairs(form.lookalikes):
         kept = {k: v for k, v in old_cues.get(other, {}).items() if k != "en"}
         lookalikes.append({"id": other, "cue": {"en": cue, **kept}})
+    kept = {k: v for k, v in old.items() if k in ("other_taxa", "key")}  # fields the form does not show
+    kept_cites = {k: v for k, v in (old.get("cites") or {}).items() if k == "listings"}
     return {
         "id": form.id.strip(),
         "kind": form.kind.strip(),
@@ -92,11 +95,12 @@ def form_to_mapping(form: EntryForm, existing: Mapping[str, Any] | None = None) 
         "scientific_name": form.scientific_name.strip() or None,
         "common_names": with_en("common_names", _lines(form.common_names)),
         "cites": {"appendix": form.appendix.strip(), "note": form.cites_note.strip(),
-                  "checked_against": form.checked_against.strip()},
+                  "checked_against": form.checked_against.strip(), **kept_cites},
         "cues": with_en("cues", _lines(form.cues)),
         "lookalikes": lookalikes,
         "handling": with_en("handling", _lines(form.handling)),
         "sources": [{"title": title, "url": url} for title, url in _pairs(form.sources)],
+        **kept,
     }
 
 
