@@ -130,6 +130,8 @@ class Texts:
             raise ValueError(f"{component!r} is registered twice; one update per component")
         self._items.append((component, build))
         for key, value in build("en", None).items():
+            if key == "choices":  # as the constructor stores them: (label, value) pairs
+                value = [tuple(c) if isinstance(c, (tuple, list)) else (str(c), c) for c in value]
             if key in self.INITIAL:
                 setattr(component, key, value)
         return component
