@@ -41,6 +41,7 @@ from serve.quiz.engine import (Answer, CertificationResult, Difficulty, LeitnerS
                    QuizSummary, Syllabus, SyllabusScope, certification_check, grade,
                    next_question, record, summarise)
 from serve.quiz.photos import QuizPhotos, confusion_rates, scan_photos
+from serve.records.checks import check_id
 from serve.records.store import Certificate, NotFound, QuizAnswer, QuizQuestion, QuizQuestionSpec, QuizSession
 
 MEMORY_KEY = "leitner"
@@ -209,7 +210,7 @@ class QuizService:
         return self.ctx.store.start_quiz(trainee, settings.to_json(), specs)
 
     def session(self, trainee: str, session_id: int) -> QuizSession:
-        sess = self.ctx.store.get_quiz(int(session_id))
+        sess = self.ctx.store.get_quiz(check_id(session_id, "quiz id"))
         if sess is None:
             raise NotFound(f"no quiz {session_id!r}; start a new one")
         if sess.trainee != trainee:
@@ -232,7 +233,8 @@ class QuizService:
 
     def answer(self, trainee: str, session_id: int, question_id: int, chosen: str) -> Outcome:
         sess = self.session(trainee, session_id)
-        row = next((q for q in sess.questions if q.id == int(question_id)), None)
+        question_id = check_id(question_id, "question id")
+        row = next((q for q in sess.questions if q.id == question_id), None)
         if row is None:
             raise PermissionDenied(f"question {question_id} is not part of quiz {session_id}",
                                    user=trainee)
@@ -241,7 +243,7 @@ class QuizService:
             raise QuizError(f"answer {chosen!r} is not one of the choices of question "
                             f"{question_id}; reload the question")
         with self._trainee_locks[trainee]:
-            stored = self.ctx.store.record_answer(int(question_id), session_id=sess.id,
+            stored = self.ctx.store.record_answer(question_id, session_id=sess.id,
                                                   trainee=trainee, chosen=chosen)
             question = self._question(row, stored)
             state, clock = self.memory(trainee)
@@ -278,7 +280,7 @@ class QuizService:
 
     def finish(self, trainee: str, session_id: int) -> Report:
         self.session(trainee, session_id)
-        sess = self.ctx.store.finish_quiz(int(session_id), trainee)
+        sess = self.ctx.store.finish_quiz(check_id(session_id, "quiz id"), trainee)
         summary = summarise(self.answers_of(trainee, sess))
         settings = QuizSettings.from_json(sess.syllabus)
         ids = settings.syllabus.eligible(self.pool())
