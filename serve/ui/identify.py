@@ -27,6 +27,7 @@ from serve.i18n import t
 from serve.identify.predictor import Failure, Identification
 from serve.records.schema import CaseAction
 from serve.identify.species_card import appendix_text, card_markdown, lookalike_pairs_html, separating_checks
+from serve.ui.photo_input import photo_input
 from serve.ui.common import Texts, enter, error, namer, option_list, user_errors
 from serve.ui.key import KeyPanel
 
@@ -273,8 +274,7 @@ def build_identify_tab(ctx, texts: Texts) -> IdentifyHandlers:
     with gr.Row():
         files = texts.label(gr.File(file_count="multiple", file_types=["image"]),
                             "app.identify.files.label")
-        camera = texts.label(gr.Image(sources=["upload", "webcam"], type="filepath"),
-                             "app.identify.camera.label")
+        camera = texts.label(photo_input(sources=["upload", "webcam"]), "app.identify.camera.label")
     run = texts.value(gr.Button(variant="primary"), "app.identify.run")
     summary = gr.Markdown()
     table = texts.label(gr.Dataframe(interactive=False, wrap=True, visible=False),
