@@ -21,7 +21,7 @@ from tests.helpers import free_port, password
 pytestmark = pytest.mark.app
 
 USERS = {"olga": "officer", "oscar": "officer", "tina": "trainee", "tess": "trainee",
-         "trev": "trainer", "vic": "officer"}
+         "tara": "trainee", "trev": "trainer", "vic": "officer", "otto": "officer"}
 LOCK_S = 1.5
 
 
@@ -209,3 +209,49 @@ def test_compare_names_only_versions_in_the_models_folder_and_reveals_nothing(se
         messages[path] = str(err.value).replace(path[:80], "<name>")
     assert len(set(messages.values())) == 1, messages  # the same words whether it exists or not
     assert "models folder" in messages["/etc"]
+
+
+# --- item 2: Identify cannot answer quiz questions ----------------------------------------------
+
+
+def test_a_trainee_with_an_open_quiz_is_refused_identify(server, clients):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    ctx, _ = server
+    tara = clients("tara")
+    photo = handle_file(str(a_photo(Path(ctx.config.photo_roots[0]))))
+    assert tara.predict([photo], None, api_name="/identify")["results"]  # practice is allowed
+    q = tara.predict("all", 30, "hard", False, "common", api_name="/quiz_start")[2]
+    with pytest.raises(AppError, match=f"quiz {q['session_id']} is open"):
+        tara.predict([photo], None, api_name="/identify")
+    with pytest.raises(AppError, match="quiz .* is open"):
+        tara.predict(None, photo, api_name="/identify")  # the camera input too
+    tara.predict(q["session_id"], api_name="/quiz_finish")
+    assert tara.predict([photo], None, api_name="/identify")["results"]  # open again
+
+
+def test_an_officer_identifying_closes_their_open_quiz(server, clients):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    ctx, _ = server
+    otto = clients("otto")
+    q = otto.predict("all", 5, "hard", False, "common", api_name="/quiz_start")[2]
+    photo = handle_file(str(a_photo(Path(ctx.config.photo_roots[0]))))
+    assert otto.predict([photo], None, api_name="/identify")["results"]  # never held up at work
+    assert ctx.store.get_quiz(q["session_id"]).finished_at is not None
+    with pytest.raises(AppError, match="finished"):
+        otto.predict(q["session_id"], q["question_id"], q["choices"][0]["value"], False,
+                     api_name="/quiz_answer")
+
+
+def test_a_new_quiz_never_repeats_photos_of_earlier_ones(server, clients):
+    ctx, _ = server
+    tess = clients("tess")
+    first = tess.predict("all", 20, "medium", True, "common", api_name="/quiz_start")[2]
+    tess.predict(first["session_id"], api_name="/quiz_finish")
+    second = tess.predict("all", 20, "medium", True, "common", api_name="/quiz_start")[2]
+    photos = [{q.public["photo_id"] for q in ctx.store.get_quiz(x["session_id"]).questions}
+              for x in (first, second)]
+    assert len(photos[0]) == len(photos[1]) == 20 and not photos[0] & photos[1]

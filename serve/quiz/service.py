@@ -120,6 +120,19 @@ def prompt_of(public: Mapping[str, Any]) -> Message:
     return Message(p["key"], dict(p.get("params") or {}))
 
 
+def certifiable(sessions: list[QuizSession], answers: list[QuizAnswer]) -> list[QuizAnswer]:
+    """The answers that may count towards a certificate: those given on the first quiz that
+    showed their photo (a photo seen before may have been saved and identified since)."""
+    first: dict[str, int] = {}
+    photo_of: dict[int, str] = {}
+    for sess in sorted(sessions, key=lambda x: x.id):
+        for q in sess.questions:
+            photo = q.public.get("photo_id")
+            photo_of[q.id] = photo
+            first.setdefault(photo, sess.id)
+    return [a for a in answers if first.get(photo_of.get(a.question_id)) == a.session_id]
+
+
 class QuizService:
     def __init__(self, ctx, rng: random.Random | None = None) -> None:
         self.ctx = ctx
@@ -195,17 +208,25 @@ class QuizService:
         state, clock = self.memory(trainee)
         rng = self._rng or random.Random(secrets.randbits(64))
         kinds = KIND_MIX if settings.law_questions else (QuestionKind.IDENTIFY,)
+        # Photos shown in earlier quizzes could have been saved and identified since: they
+        # come again only once every other photo of the syllabus was shown, and answers on
+        # them never count towards a certificate (see `finish`).
+        shown_before = set(self.ctx.store.shown_photos(trainee))
         plan, seen, questions = state, set(), []
-        for i in range(settings.length):
+        while len(questions) < settings.length:
+            now = clock + len(questions)
             try:
-                q = next_question(pool, ids, plan, clock + i, rng, seen_photo_ids=seen,
+                q = next_question(pool, ids, plan, now, rng, seen_photo_ids=seen | shown_before,
                                   kinds=kinds, difficulty=settings.difficulty,
                                   names=settings.names)
             except PoolExhausted:
-                break  # fewer photos than questions asked for: a shorter quiz
+                if not shown_before:
+                    break  # fewer photos than questions asked for: a shorter quiz
+                shown_before = set()  # every new photo was used: practise on old ones
+                continue
             seen.add(q.photo_id)
             questions.append(q)
-            plan = record(plan, q.class_id, True, clock + i)  # planning only: spreads classes
+            plan = record(plan, q.class_id, True, now)  # planning only: spreads classes
         specs = [QuizQuestionSpec(public_of(q), q.answer, q.class_id) for q in questions]
         return self.ctx.store.start_quiz(trainee, settings.to_json(), specs)
 
@@ -286,7 +307,8 @@ class QuizService:
         ids = settings.syllabus.eligible(self.pool())
         if not ids:
             return Report(sess, summary, None, None)
-        history = [a for a in self.ctx.store.answers_for(trainee) if a.class_id]
+        history = certifiable(self.ctx.store.quizzes_of(trainee),
+                              [a for a in self.ctx.store.answers_for(trainee) if a.class_id])
         result = certification_check(history, ids, CERT_THRESHOLD, CERT_LAST_N)
         name = settings.syllabus_name
         earlier = [c for c in self.ctx.store.certificates_of(trainee) if c.syllabus == name]

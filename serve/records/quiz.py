@@ -108,6 +108,27 @@ class QuizRecords:
                 sess.finished_at = now()
             return self._quiz_record(s, sess)
 
+    def open_quizzes(self, trainee: str) -> list[int]:
+        """Ids of `trainee`'s quizzes not finished yet, oldest first."""
+        q = (select(QuizSessionRow.id).where(QuizSessionRow.trainee == trainee,
+                                             QuizSessionRow.finished_at.is_(None))
+             .order_by(QuizSessionRow.id))
+        with self._read() as s:
+            return list(s.scalars(q))
+
+    def shown_photos(self, trainee: str) -> dict[str, int]:
+        """Photo id -> the first of `trainee`'s quizzes that showed it."""
+        q = (select(QuizQuestionRow.public, QuizQuestionRow.session_id)
+             .join(QuizSessionRow, QuizQuestionRow.session_id == QuizSessionRow.id)
+             .where(QuizSessionRow.trainee == trainee).order_by(QuizQuestionRow.session_id))
+        first: dict[str, int] = {}
+        with self._read() as s:
+            for public, session_id in s.execute(q):
+                photo = (public or {}).get("photo_id")
+                if photo:
+                    first.setdefault(photo, session_id)
+        return first
+
     def answers_for(self, trainee: str) -> list[QuizAnswer]:
         return self._answers(QuizAnswerRow.trainee == trainee)
 

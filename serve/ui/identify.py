@@ -131,9 +131,22 @@ class IdentifyHandlers:
             raise error(lang, "app.error.too_many_files", count=len(items), limit=limit)
         return items
 
+    def no_open_quiz(self, user, lang: str) -> None:
+        """Identify must not answer quiz questions: a trainee with an open quiz is refused;
+        anyone who logs cases (an officer at work is never held up) has the quiz closed."""
+        open_ids = self.ctx.store.open_quizzes(user.name)
+        if not open_ids:
+            return
+        if not can(user, Permission.LOG_CASE):
+            raise error(lang, "app.error.quiz_open", id=open_ids[-1])
+        for quiz_id in open_ids:
+            self.ctx.store.finish_quiz(quiz_id, user.name)
+        gr.Info(t("app.identify.quiz_closed", lang))
+
     def identify(self, file_list, photo, request: gr.Request, progress=gr.Progress()):
         """Identify one or many photos -> {model_version, results: [...], failures: [...]}."""
         user, lang = enter(self.ctx, request, Permission.IDENTIFY)
+        self.no_open_quiz(user, lang)
         with user_errors(lang):
             items = self.inputs_of(file_list, photo, lang)
             try:
