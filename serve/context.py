@@ -1,7 +1,7 @@
 """Server-side state shared by every tab: configuration, records, photos, catalogue, model.
 
-One `AppContext` per process. Handlers receive it through closures (see
-`serve/app.py`) and ask it for the current user (from Gradio's login), the
+One `AppContext` per process. Each tab's handler class holds it (see
+`serve/ui/`) and asks it for the current user (from Gradio's login), the
 catalogue (packaged entries + trainer edits) and the published model, which is
 re-read when `models/current` changes, so publishing or rolling back switches
 the served model without a restart.
@@ -23,7 +23,7 @@ from serve.login_throttle import LoginThrottle
 from serve.records.store import Store
 from serve.records.schema import User
 
-AUTH_THREADS = 2  # password checks at once (bcrypt is CPU-bound)
+AUTH_THREADS = 1  # password checks at once: bcrypt is CPU-bound, and identify needs the other cores
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 
 
