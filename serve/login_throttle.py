@@ -53,7 +53,7 @@ class Policy:
 
 # A person mistypes a few times; an office behind one address holds many people.
 NAME_POLICY = Policy(free=3, limit=10)
-ADDRESS_POLICY = Policy(free=10, limit=30)
+ADDRESS_POLICY = Policy(free=20, limit=60)
 
 
 @dataclass

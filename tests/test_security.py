@@ -119,6 +119,16 @@ def test_pages_and_api_answers_refuse_to_be_framed(server, clients):
     assert r.headers["x-frame-options"] == "DENY"
 
 
+def test_the_file_route_serves_neither_the_database_nor_paths_outside_its_folders(server, clients):
+    ctx, url = server
+    cookies = clients("trev").cookies
+    for path in (ctx.config.data_dir.resolve() / "records.db", "/etc/passwd", "../../../../etc/passwd",
+                 ctx.config.data_dir.resolve() / "models" / "current" / "bundle.json"):
+        r = httpx.get(f"{url}gradio_api/file={path}", cookies=cookies, timeout=30)
+        assert r.status_code in (403, 404), (path, r.status_code)
+        assert b"SQLite" not in r.content and b"root:" not in r.content
+
+
 def test_an_export_is_readable_only_by_its_owner_and_only_for_a_while(server, clients):
     from gradio_client import Client, handle_file
 
