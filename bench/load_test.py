@@ -142,7 +142,8 @@ def officer_photos(root: Path) -> list[Path]:
 class Server:
     """`python -m serve` on loopback over a fresh data folder; users created beforehand."""
 
-    def __init__(self, bundle: Path, photos: Path, users: dict[str, str], workdir: Path) -> None:
+    def __init__(self, bundle: Path, photos: Path, users: dict[str, str], workdir: Path,
+                 bcrypt_rounds: int = 4) -> None:
         bundle = Path(bundle).resolve()
         if not (bundle / "bundle.json").exists():
             raise SystemExit(f"no model bundle at {bundle}; train one (README) or pass --bundle DIR")
@@ -156,7 +157,7 @@ class Server:
         self.photos = Path(photos)
         from serve.records.store import Store
 
-        store = Store.open(self.db_url, bcrypt_rounds=4)
+        store = Store.open(self.db_url, bcrypt_rounds=bcrypt_rounds)
         try:
             for name, role in users.items():
                 store.add_user(name, role, password(name))

@@ -7,6 +7,9 @@ speed per class) and differ only in how the next class is chosen:
 
     scheduler: serve.quiz.schedule.next_class (Leitner boxes) + record()
     random:    a uniformly random syllabus class every question
+    cluster:   what the app asks since issue 14 (serve.quiz.engine.next_question, MEDIUM):
+               the scheduler's class names a cluster of look-alikes, filled with classes due
+               for practice, and the answer is drawn uniformly from it
 
 Trainee model (per class i; all rates fixed below, not tuned per arm):
     recall  = prior_i + (known_i - prior_i) * 2 ** (-(questions since last seen) / half_life_i)
@@ -23,6 +26,7 @@ Ends with one line: `questions to certification: scheduler A, random B, ratio B/
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import statistics
 import sys
@@ -34,6 +38,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/quiz_simulation.py`
 
+from serve.quiz.engine import Difficulty, QuizClass, QuizPool, next_question  # noqa: E402
 from serve.quiz.schedule import (  # noqa: E402
     Answer,
     LeitnerState,
@@ -99,6 +104,23 @@ def random_pick(state: LeitnerState, ids: list[str], now: int, rng: random.Rando
     return rng.choice(ids)
 
 
+def cluster_pick(state: LeitnerState, ids: list[str], now: int, rng: random.Random) -> str:
+    """What the app asks (`serve.quiz.engine.next_question`, MEDIUM): the scheduler's class
+    names a cluster of look-alikes and the answer is drawn inside it (issue 14 item 3). The
+    simulated catalogue: groups of GROUP_SIZE classes, each listing the others as look-alikes."""
+    return next_question(_pool(tuple(ids)), ids, state, now, rng, difficulty=Difficulty.MEDIUM).answer
+
+
+@functools.lru_cache(maxsize=4)
+def _pool(ids: tuple[str, ...]) -> QuizPool:
+    def group(i: int) -> list[str]:
+        start = i // GROUP_SIZE * GROUP_SIZE
+        return [c for c in ids[start:start + GROUP_SIZE] if c != ids[i]]
+    classes = [QuizClass(c, f"g{i // GROUP_SIZE}", "II", "whole_animal", tuple(group(i)))
+               for i, c in enumerate(ids)]
+    return QuizPool.build(classes, {c: [f"{c}-photo"] for c in ids})
+
+
 def questions_to_certify(trainee: Trainee, pick: Picker, rng: random.Random) -> int:
     """Questions answered until certification passes (MAX_QUESTIONS if it never does)."""
     n = len(trainee.known)
@@ -127,11 +149,12 @@ def questions_to_certify(trainee: Trainee, pick: Picker, rng: random.Random) -> 
 
 def simulate(n_seeds: int = 40, n_classes: int = 20) -> dict[str, list[int]]:
     """Questions to certification per seed, for both arms on the same trainees."""
-    results: dict[str, list[int]] = {"scheduler": [], "random": []}
+    results: dict[str, list[int]] = {"scheduler": [], "random": [], "cluster": []}
+    arms = (("scheduler", scheduler_pick), ("random", random_pick), ("cluster", cluster_pick))
     for seed in range(n_seeds):
         trainee = Trainee.draw(n_classes, random.Random(10_000 + seed))
-        for arm, pick in (("scheduler", scheduler_pick), ("random", random_pick)):
-            rng = random.Random(seed * 7919 + (1 if arm == "random" else 0))
+        for k, (arm, pick) in enumerate(arms):
+            rng = random.Random(seed * 7919 + k)
             results[arm].append(questions_to_certify(trainee.copy(), pick, rng))
     return results
 
@@ -165,6 +188,8 @@ def main() -> None:
           f"{THRESHOLD:.0%} of the last {LAST_N} answers on every class "
           f"({time.perf_counter() - start:.1f} s)")
     print(table(results))
+    c, b = statistics.mean(results["cluster"]), statistics.mean(results["random"])
+    print(f"as the app asks (scheduler's cluster, answer drawn inside it): {c:.0f}, ratio random/cluster = {b / c:.2f}")
     print(result_line(results))
 
 

@@ -101,10 +101,16 @@ def build_app(ctx: AppContext) -> gr.Blocks:
 
 def launch(demo: gr.Blocks, ctx: AppContext, *, prevent_thread_lock: bool = False,
            quiet: bool = False):
-    """Start serving with Gradio's login backed by the records database."""
+    """Start serving with Gradio's login backed by the records database, behind the app's
+    HTTP guard (sign-in throttling and audit, export ownership, anti-framing headers)."""
+    from starlette.middleware import Middleware
+
+    from serve.http_guard import HttpGuard
+
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=256)
     return demo.launch(
-        server_name=ctx.config.host, server_port=ctx.config.port, auth=ctx.authenticate,
+        server_name=ctx.config.host, server_port=ctx.config.port, auth=ctx.authenticate_async,
+        app_kwargs={"middleware": [Middleware(HttpGuard, ctx=ctx)]},
         auth_message=t("app.login.message"), max_file_size=f"{ctx.config.max_upload_mb}mb",
         show_error=False, ssr_mode=False, prevent_thread_lock=prevent_thread_lock,
         quiet=quiet, footer_links=["api"])

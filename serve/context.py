@@ -1,7 +1,7 @@
 """Server-side state shared by every tab: configuration, records, photos, catalogue, model.
 
-One `AppContext` per process. Handlers receive it through closures (see
-`serve/app.py`) and ask it for the current user (from Gradio's login), the
+One `AppContext` per process. Each tab's handler class holds it (see
+`serve/ui/`) and asks it for the current user (from Gradio's login), the
 catalogue (packaged entries + trainer edits) and the published model, which is
 re-read when `models/current` changes, so publishing or rolling back switches
 the served model without a restart.
@@ -18,9 +18,12 @@ from species_data import PACKAGED_DIR, Catalogue, load_catalogue
 
 from serve.records.auth import Permission, PermissionDenied, require
 from species_data.photo_store import PhotoStore
+from serve.exports import Exports
+from serve.login_throttle import LoginThrottle
 from serve.records.store import Store
 from serve.records.schema import User
 
+AUTH_THREADS = 1  # password checks at once: bcrypt is CPU-bound, and identify needs the other cores
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 
 
@@ -34,6 +37,7 @@ class AppConfig:
     max_upload_mb: int = 32
     max_files: int = 200
     bcrypt_rounds: int | None = None
+    login_throttle: LoginThrottle | None = None  # default: serve.login_throttle's policies
 
     @property
     def models_dir(self) -> Path:
@@ -56,6 +60,7 @@ class AppContext:
     _catalogue: Catalogue | None = field(default=None, repr=False)
     _predictor: object | None = field(default=None, repr=False)
     _predictor_target: str | None = field(default=None, repr=False)
+    _auth_limiter: object | None = field(default=None, repr=False)
 
     @cached_property
     def store(self) -> Store:
@@ -119,3 +124,22 @@ class AppContext:
 
     def authenticate(self, username: str, password: str) -> bool:
         return self.store.authenticate(username, password) is not None
+
+    async def authenticate_async(self, username: str, password: str) -> bool:
+        """`authenticate` in a worker thread (at most AUTH_THREADS at once): Gradio's login
+        route awaits this, so a bcrypt check never stalls the event loop (issue 14 item 4)."""
+        import anyio
+
+        if self._auth_limiter is None:  # made inside the event loop, as anyio needs
+            self._auth_limiter = anyio.CapacityLimiter(AUTH_THREADS)
+        return await anyio.to_thread.run_sync(self.authenticate, username, password,
+                                              limiter=self._auth_limiter)
+
+    # --- what the HTTP guard keeps (serve.http_guard) --------------------------
+    @cached_property
+    def exports(self) -> Exports:
+        return Exports()
+
+    @cached_property
+    def login_throttle(self) -> LoginThrottle:
+        return self.config.login_throttle or LoginThrottle()

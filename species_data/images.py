@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import stat
 import warnings
 from dataclasses import dataclass
@@ -21,6 +22,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # A photo above this many pixels is refused before its pixels are decoded.
 # 128 MP admits a 100 MP camera photo and refuses a 20,000 x 20,000 header.
 MAX_PIXELS = 128_000_000
+# A JPEG is decoded at reduced scale (1/2 to 1/8) when the caller needs fewer pixels (every
+# caller in the app says how many it needs), so MAX_PIXELS bounds it. Other formats are
+# decoded at full size, about 6 bytes per pixel at the peak (palette or grey, then RGB), so
+# they have a lower limit: 32 MP keeps one decode under 200 MB.
+MAX_DECODED_PIXELS = 32_000_000
 # Files larger than this are refused before they are read into memory.
 MAX_BYTES = 64 * 1024 * 1024
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -30,8 +36,11 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 _SUPPORTED = "JPEG, PNG, WebP, GIF, BMP, TIFF"
 
-# Pillow's own bomb check would warn (or raise) with a message naming no file; ours runs first.
-Image.MAX_IMAGE_PIXELS = None
+# Pillow's own bomb guard stays on for the whole process, at our limit, so any code path
+# that opens an image some other way is still protected: Pillow warns above it and refuses
+# above twice it, before decoding. Ours runs first for everything that comes through here
+# and words the refusal (`decode_image` hides the warning and turns the error into ours).
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 ImageSource = Union[bytes, bytearray, str, Path, Image.Image]
 
@@ -167,6 +176,13 @@ def decode_image(
                 )
             if min_side and image_format in ("JPEG", "MPO") and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
                 image.draft(image.mode if image.mode != "YCbCr" else "RGB", (min_side, min_side))
+            if image_format not in ("JPEG", "MPO") and width * height > MAX_DECODED_PIXELS:
+                raise ImageDecodeError(
+                    label,
+                    f"image is {width}x{height} pixels ({width * height / 1e6:.0f} MP) and a "
+                    f"{image_format or 'file'} this large is decoded at full size; the limit for that "
+                    f"is {MAX_DECODED_PIXELS / 1e6:.0f} MP (possible decompression bomb). Save it as "
+                    "JPEG, or smaller")
             image.load()
             loaded = image.size
             image = _to_rgb(image, label)
@@ -174,6 +190,8 @@ def decode_image(
                 width, height = height, width
     except ImageDecodeError:
         raise
+    except Image.DecompressionBombError as err:  # Pillow's guard, from the header: over 2 x MAX_PIXELS
+        raise ImageDecodeError(label, _bomb_reason(data, str(err), max_pixels)) from None
     except UnidentifiedImageError:
         raise ImageDecodeError(label, _explain_unreadable(data)) from None
     except Exception as err:  # noqa: BLE001 - Pillow's parsers raise many types on hostile bytes
@@ -184,6 +202,29 @@ def decode_image(
                   else f"image could not be decoded ({text[:200]})")
         raise ImageDecodeError(label, reason) from None
     return DecodedImage(image, digest, (width, height), image_format)
+
+
+def _bomb_reason(data: bytes, pillow_message: str, max_pixels: int) -> str:
+    """Why a file Pillow refused from its header is refused, with its size when known.
+
+    The size is read by the format's own header parser (`Image.OPEN`), which decodes no pixels
+    and, unlike `Image.open`, does not stop at Pillow's limit."""
+    size = None
+    for fmt in ALLOWED_FORMATS:
+        factory, accept = Image.OPEN.get(fmt, (None, None))
+        try:
+            if factory is not None and (accept is None or accept(data[:16])):
+                size = factory(io.BytesIO(data), None).size
+                break
+        except Exception:  # noqa: BLE001 - only the wording depends on it
+            continue
+    if size is not None:
+        width, height = size
+        shown = f"{width}x{height} pixels ({width * height / 1e6:.0f} MP)"
+    else:
+        found = re.search(r"\((\d+) pixels\)", pillow_message)
+        shown = f"{int(found.group(1)) / 1e6:.0f} MP" if found else f"over {2 * MAX_PIXELS / 1e6:.0f} MP"
+    return f"image is {shown}; the limit is {max_pixels / 1e6:.0f} MP (possible decompression bomb)"
 
 
 def _to_rgb(image: Image.Image, label: str) -> Image.Image:

@@ -33,13 +33,12 @@ from serve.quiz.engine import (
     mastery,
     next_class,
     next_question,
-    pick_distractors,
-    ranked_distractors,
     record,
     summarise,
     summary_messages,
     trainee_confusions,
 )
+from serve.quiz.choices import CLOSE, closeness, choose_choices, draw_answer
 from serve.quiz.schedule import INTERVALS, N_BOXES, CardState
 from species_data.catalogue import Appendix, Kind
 
@@ -134,51 +133,71 @@ def test_group_scope_requires_group():
 # --- distractors -----------------------------------------------------------------------
 
 
-def test_distractor_tiers_hard_first():
-    tiers = ranked_distractors(POOL, "pangolin_white", random.Random(0))
-    personal, look, confused, same, others = tiers
-    assert personal == ()
-    assert look == ("pangolin_black", "tortoise_star")  # own look-alike, then reverse
-    assert confused == ("python_reticulated", "pangolin_giant")  # both directions, by rate
-    assert set(same) == {"pangolin_sunda"}
-    flat = [c for t in tiers for c in t]
-    assert sorted(flat) == sorted(set(ALL_IDS) - {"pangolin_white"})  # each once
+def test_closeness_counts_lookalikes_confusions_groups_and_the_trainees_own():
+    near = closeness(POOL)
+    assert near("pangolin_white", "pangolin_black") == near("pangolin_black", "pangolin_white") == 2.5
+    assert near("pangolin_white", "tortoise_star") == 2.0  # listed on the tortoise's card only
+    assert near("pangolin_white", "python_reticulated") == pytest.approx(1.2)  # model confusion
+    assert near("pangolin_white", "pangolin_sunda") == 0.5  # same group only: not close
+    assert near("pangolin_white", "parrot_grey") == 0.0
+    assert closeness(POOL, [("pangolin_white", "parrot_grey")])("parrot_grey", "pangolin_white") == 3.0
 
 
-def test_personal_confusions_come_first():
-    tiers = ranked_distractors(POOL, "pangolin_white", random.Random(0), ("parrot_grey",))
-    assert tiers[0] == ("parrot_grey",)
-
-
-def test_hard_uses_lookalikes_and_confusions_before_random():
+def test_hard_choices_are_the_tightest_cluster_around_the_target():
     for seed in range(20):
-        q = make_question(POOL, "pangolin_white", QuestionKind.IDENTIFY, random.Random(seed),
-                          difficulty=Difficulty.HARD)
-        assert set(q.choices) == {"pangolin_white", "pangolin_black", "tortoise_star",
-                                  "python_reticulated"}
+        choices = choose_choices(POOL, "pangolin_white", ALL_IDS, Difficulty.HARD, random.Random(seed))
+        assert choices[0] == "pangolin_white" and len(set(choices)) == 4
+        assert {"pangolin_black", "tortoise_star"} <= set(choices)
+        assert set(choices) & {"python_reticulated", "pangolin_giant"}
 
 
-def test_medium_mixes_the_closest_with_random_ones():
-    seen_random = set()
-    for seed in range(30):
-        q = make_question(POOL, "pangolin_white", QuestionKind.IDENTIFY, random.Random(seed))
-        assert {"pangolin_black", "tortoise_star"} <= set(q.choices)
-        seen_random |= set(q.choices) - {"pangolin_white", "pangolin_black", "tortoise_star"}
-    assert len(seen_random) > 2  # the third distractor varies
-
-
-def test_easy_avoids_the_closest():
-    close = {"pangolin_black", "tortoise_star", "python_reticulated", "pangolin_giant",
-             "pangolin_sunda"}
+def test_medium_choices_are_two_pairs_of_lookalikes_far_apart():
+    near = closeness(POOL)
     for seed in range(20):
-        q = make_question(POOL, "pangolin_white", QuestionKind.IDENTIFY, random.Random(seed),
-                          difficulty=Difficulty.EASY)
-        assert not (set(q.choices) & close)
+        a, b, c, d = choose_choices(POOL, "pangolin_white", ALL_IDS, Difficulty.MEDIUM,
+                                    random.Random(seed))
+        assert near(a, b) >= CLOSE  # the target's pair
+        assert near(c, a) < CLOSE and near(c, b) < CLOSE  # the second pair starts far away
 
 
-def test_pick_distractors_needs_enough_classes():
+def test_easy_choices_are_unrelated_to_one_another():
+    near = closeness(POOL)
+    for seed in range(20):
+        choices = choose_choices(POOL, "pangolin_white", ALL_IDS, Difficulty.EASY, random.Random(seed))
+        assert all(near(x, y) < CLOSE for i, x in enumerate(choices) for y in choices[i + 1:])
+
+
+def test_choices_come_from_answerable_classes_first():
+    answerable = ["pangolin_white", "parrot_grey", "parrot_amazon", "gecko_tokay", "python_reticulated"]
+    for difficulty in Difficulty:
+        choices = choose_choices(POOL, "pangolin_white", answerable, difficulty, random.Random(1))
+        assert set(choices) <= set(answerable)
+    few = choose_choices(POOL, "pangolin_white", ["pangolin_white", "parrot_grey"], Difficulty.HARD,
+                         random.Random(1))
+    assert len(few) == 4 and {"pangolin_white", "parrot_grey"} <= set(few)  # filled from the rest
+    assert {draw_answer(few, ["pangolin_white", "parrot_grey"], random.Random(s))
+            for s in range(20)} == {"pangolin_white", "parrot_grey"}
+
+
+def test_the_answer_is_any_member_of_the_cluster_equally_often():
+    """Given the choices, each is the answer as often as the others (issue 14 item 3)."""
+    from collections import Counter, defaultdict
+
+    by_choices: dict[frozenset, Counter] = defaultdict(Counter)
+    rng = random.Random(5)
+    for _ in range(6000):
+        q = next_question(POOL, ALL_IDS, LeitnerState(), 0, rng, difficulty=Difficulty.HARD)
+        by_choices[frozenset(q.choices)][q.answer] += 1
+    common = max(by_choices.values(), key=lambda c: sum(c.values()))
+    total = sum(common.values())
+    assert len(common) == 4 and total > 400
+    assert all(0.19 < n / total < 0.31 for n in common.values()), common
+
+
+def test_too_few_classes_for_the_choices_is_a_clear_error():
+    small = QuizPool.build(CLASSES[:3], {c.id: PHOTOS[c.id] for c in CLASSES[:3]})
     with pytest.raises(QuizError, match="only 2 other classes"):
-        pick_distractors((("a",), ("b",)), 3, Difficulty.HARD, random.Random(0))
+        make_question(small, "pangolin_white", QuestionKind.IDENTIFY, random.Random(0))
 
 
 def test_questions_are_deterministic_given_the_seed():

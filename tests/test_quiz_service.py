@@ -150,20 +150,30 @@ def test_memory_and_session_resume_after_a_restart(data_dir, photo_dir, ctx, ser
     assert restarted.latest_open("tom") is None
 
 
-def test_finish_summarises_and_certifies_once_mastered(service, ctx):
-    settings = QuizSettings(SyllabusScope.GROUP, "ivory_and_lookalikes", length=20,
+def test_finish_summarises_and_certifies_once_mastered(tmp_path, data_dir, photos_root):
+    group = ("ivory_carving", "bone_carving", "walrus_ivory_carving")
+    root = tmp_path / "more-photos"
+    for cls in CLASSES:  # 9 photos of each ivory class: three quizzes of new photos
+        (root / cls).mkdir(parents=True)
+        for src in sorted((photos_root / cls).iterdir())[:9 if cls in group else PER_CLASS]:
+            os.symlink(src, root / cls / src.name)
+    ctx = make_ctx(data_dir, root)
+    service = QuizService(ctx, rng=random.Random(7))
+    settings = QuizSettings(SyllabusScope.GROUP, "ivory_and_lookalikes", length=9,
                             difficulty=Difficulty.HARD, law_questions=False)
-    reports = []
-    for round_ in range(3):  # 3 photos x 3 classes per session: 9 right answers per class
+    reports, photos = [], set()
+    for round_ in range(3):  # 27 photos, 9 answers per class
         sess = service.start("tina", settings)
         assert sess.length == 9
         while (q := service.next_open("tina", sess.id)) is not None:
+            photos.add(q.public["photo_id"])
             choice = right_answer(service, q)
             if round_ == 0 and q.position == 0:
                 choice = next(c for c in q.public["choices"] if c != choice)
             service.answer("tina", sess.id, q.id, choice)
         assert ctx.store.get_quiz(sess.id).finished_at is not None  # closed after the last
         reports.append(service.finish("tina", sess.id))
+    assert len(photos) == 27  # no photo came twice while new ones were left
     first, _, last = reports
     assert (first.summary.score, first.summary.total) == (8, 9)
     assert first.summary.per_group["ivory_and_lookalikes"].total == 9
@@ -175,6 +185,24 @@ def test_finish_summarises_and_certifies_once_mastered(service, ctx):
     assert again.certificate.id == last.certificate.id  # not issued twice
     assert len(ctx.store.certificates_of("tina")) == 1
     assert [(r, n) for _, _, r, n in service.progress("tina")] == [(8, 9), (9, 9), (9, 9)]
+
+
+def test_photos_seen_in_an_earlier_quiz_never_count_towards_a_certificate(service, ctx):
+    """Issue 14 item 2: a photo shown before may have been saved and identified since."""
+    settings = QuizSettings(SyllabusScope.GROUP, "ivory_and_lookalikes", length=20,
+                            difficulty=Difficulty.HARD, law_questions=False)
+    shown = []
+    for _ in range(4):  # 3 photos x 3 classes: every quiz after the first reuses photos
+        sess = service.start("tina", settings)
+        assert sess.length == 9
+        while (q := service.next_open("tina", sess.id)) is not None:
+            shown.append(q.public["photo_id"])
+            service.answer("tina", sess.id, q.id, right_answer(service, q))
+        report = service.finish("tina", sess.id)
+    assert len(set(shown)) == 9 and len(shown) == 36
+    assert report.summary.score == 9  # practice on old photos is still graded...
+    assert not report.certification.passed  # ...but 3 first-time answers per class are too few
+    assert ctx.store.certificates_of("tina") == []
 
 
 def test_cohort_report(service):

@@ -14,15 +14,14 @@ from the species catalogue and the model's validation confusion matrix:
 server: send only `public_view()` to the browser. Photo ids sent to the browser
 should be opaque (not file names that contain the species).
 
-Distractors for IDENTIFY questions are ranked hardest first: the trainee's own past
-confusions, catalogue look-alikes, classes the model confuses (both directions),
-same group, then any other class. Everything random goes through the `rng` passed in.
+The choices of an IDENTIFY question are a cluster of classes shaped by the difficulty,
+and the answer is drawn uniformly from inside it, so the choices never give the answer
+away (see `serve.quiz.choices`). Everything random goes through the `rng` passed in.
 """
 from __future__ import annotations
 
 import math
 import random
-from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
@@ -31,19 +30,20 @@ from typing import Callable, Collection, Mapping, Sequence
 from species_data.catalogue import Appendix, Kind
 
 from serve.i18n import Message
+from serve.quiz.choices import Difficulty, QuizChoiceError, choose_choices, draw_answer
 from serve.quiz.schedule import (  # re-exported: the app imports the quiz API from here
     Answer, CertificationResult, GroupScore, LeitnerState, QuestionKind, QuizSummary,
     certification_check, certification_messages, mastery, next_class, record, summarise,
-    summary_messages, trainee_confusions,
+    summary_messages, trainee_confusions, urgency,
 )
 
 __all__ = [
     "Answer", "CertificationResult", "Difficulty", "GroupScore", "LeitnerState",
     "NameStyle", "PoolExhausted", "PublicQuestion", "Question", "QuestionKind", "QuizClass",
     "QuizError", "QuizPool", "QuizSummary", "Syllabus", "SyllabusScope",
-    "certification_check", "certification_messages", "choice_message", "feedback", "grade",
-    "make_question", "mastery", "next_class", "next_question", "pick_distractors",
-    "ranked_distractors", "record", "summarise", "summary_messages", "trainee_confusions",
+    "certification_check", "certification_messages", "choice_message", "choose_choices",
+    "draw_answer", "feedback", "grade", "make_question", "mastery", "next_class",
+    "next_question", "record", "summarise", "summary_messages", "trainee_confusions",
 ]
 
 N_CHOICES = 4
@@ -73,12 +73,6 @@ class SyllabusScope(Enum):
     GROUP = "group"
     APPENDIX_I = "appendix_i"
     PRODUCTS = "products"
-
-
-class Difficulty(Enum):
-    EASY = "easy"  # distractors from unrelated classes
-    MEDIUM = "medium"  # half closest, half random
-    HARD = "hard"  # closest classes only
 
 
 class NameStyle(Enum):
@@ -219,61 +213,6 @@ class Question:
         return PublicQuestion(self.id, self.kind, self.photo_id, self.choices, self.prompt, self.names)
 
 
-# --- distractors -----------------------------------------------------------------------
-
-
-def ranked_distractors(
-    pool: QuizPool, class_id: str, rng: random.Random, personal: Sequence[str] = ()
-) -> tuple[tuple[str, ...], ...]:
-    """Other classes in tiers, hardest first; each class appears once, in its best tier.
-
-    Tiers: the trainee's own confusions (`personal`), catalogue look-alikes (of the
-    class, then classes listing it as a look-alike), model confusions (rate of
-    true->other plus other->true, highest first), same group, others. The last two
-    tiers are shuffled with `rng`.
-    """
-    true = pool.classes[class_id]
-    placed: set[str] = {class_id}
-
-    def tier(candidates: Sequence[str]) -> tuple[str, ...]:
-        out = [c for c in dict.fromkeys(candidates) if c in pool.classes and c not in placed]
-        placed.update(out)
-        return tuple(out)
-
-    look = list(true.lookalikes) + [c.id for c in pool.classes.values() if class_id in c.lookalikes]
-    rate: Counter[str] = Counter()
-    for (t, p), r in pool.confusion.items():
-        if t == class_id:
-            rate[p] += r
-        elif p == class_id:
-            rate[t] += r
-    confused = sorted(rate, key=lambda c: (-rate[c], c))
-    same = sorted(c.id for c in pool.classes.values() if c.group == true.group)
-    others = sorted(pool.classes)
-    tiers = [tier(personal), tier(look), tier(confused)]
-    for rest in (same, others):
-        shuffled = list(tier(rest))
-        rng.shuffle(shuffled)
-        tiers.append(tuple(shuffled))
-    return tuple(tiers)
-
-
-def pick_distractors(
-    tiers: Sequence[Sequence[str]], k: int, difficulty: Difficulty, rng: random.Random
-) -> tuple[str, ...]:
-    """k distractors: HARD the k closest, EASY the k most distant, MEDIUM half each."""
-    closest = [c for t in tiers for c in t]
-    if len(closest) < k:
-        raise QuizError(f"only {len(closest)} other classes for {k} distractors; add classes")
-    if difficulty is Difficulty.HARD:
-        return tuple(closest[:k])
-    if difficulty is Difficulty.EASY:
-        return tuple([c for t in reversed(tiers) for c in t][:k])
-    hard = closest[: (k + 1) // 2]
-    rest = closest[len(hard):]
-    return tuple(hard + rng.sample(rest, k - len(hard)))
-
-
 # --- questions -------------------------------------------------------------------------
 
 
@@ -303,10 +242,14 @@ def make_question(
     personal_confusions: Sequence[str] = (),
     n_choices: int = N_CHOICES,
     name_of: Callable[[str], str] = _identity,
+    choices: Sequence[str] | None = None,
 ) -> Question:
-    """One question on `class_id` with a photo not in `seen_photo_ids`.
+    """One question whose answer is `class_id`, with a photo not in `seen_photo_ids`.
 
-    Deterministic for a given rng state. IDENTIFY and NEXT_STEP choices are
+    IDENTIFY: `choices` (which must hold `class_id`) or, if None, the cluster of
+    `choose_choices` around `class_id`. Quizzes use `next_question`, which draws the answer
+    from inside the cluster; a cluster built around its own answer is for drills on one
+    class. Deterministic for a given rng state. IDENTIFY and NEXT_STEP choices are
     shuffled; APPENDIX and PROTECTED choices keep their fixed, readable order.
     name_of renders the class name in the prompt of the non-IDENTIFY kinds.
     """
@@ -318,8 +261,15 @@ def make_question(
     photo = _photo(pool, class_id, seen_photo_ids, rng)
     about = {"class_id": class_id, "name": name_of(class_id)}
     if kind is QuestionKind.IDENTIFY:
-        tiers = ranked_distractors(pool, class_id, rng, personal_confusions)
-        choices = [class_id, *pick_distractors(tiers, n_choices - 1, difficulty, rng)]
+        if choices is None:
+            try:
+                choices = choose_choices(pool, class_id, sorted(pool.classes), difficulty, rng,
+                                         personal=personal_confusions, n=n_choices)
+            except QuizChoiceError as err:
+                raise QuizError(str(err)) from None
+        elif class_id not in choices or len(set(choices)) != len(choices) or len(choices) < 2:
+            raise ValueError(f"choices {list(choices)!r} must be distinct and include {class_id!r}")
+        choices = list(choices)
         rng.shuffle(choices)
         answer = class_id
         prompt = Message(f"quiz.prompt.identify.{names.value}")
@@ -355,9 +305,11 @@ def next_question(
     names: NameStyle = NameStyle.COMMON,
     name_of: Callable[[str], str] = _identity,
 ) -> Question:
-    """The scheduler's next class (among those with unseen photos) as a question.
+    """A question around the scheduler's next class (among those with unseen photos).
 
-    The trainee's own confusions (Leitner pair state) become the hardest distractors.
+    IDENTIFY: the choices are that class's cluster (`choose_choices`; the trainee's own
+    confusions count as close) and the answer is drawn uniformly from the cluster's classes
+    with unseen photos, so the choices alone never tell which one it is.
     Raises PoolExhausted when every syllabus photo was shown in this session.
     """
     if not syllabus_ids:
@@ -373,11 +325,20 @@ def next_question(
             f"all {total} photos of the {len(syllabus_ids)} syllabus classes were shown in "
             "this session; start a new session or choose a wider syllabus"
         )
-    class_id = next_class(state, fresh, now, rng)
+    target = next_class(state, fresh, now, rng)
+    kind = rng.choice(list(kinds))
+    choices = None
+    if kind is QuestionKind.IDENTIFY:  # the target's cluster; the answer any member of it
+        try:
+            choices = choose_choices(pool, target, fresh, difficulty, rng,
+                                     personal=trainee_confusions(state, target),
+                                     priority=lambda c: urgency(state, c, now))
+        except QuizChoiceError as err:
+            raise QuizError(str(err)) from None
+        target = draw_answer(choices, fresh, rng)
     return make_question(
-        pool, class_id, rng.choice(list(kinds)), rng, seen_photo_ids=seen,
-        difficulty=difficulty, names=names, name_of=name_of,
-        personal_confusions=trainee_confusions(state, class_id),
+        pool, target, kind, rng, seen_photo_ids=seen, difficulty=difficulty, names=names,
+        name_of=name_of, personal_confusions=trainee_confusions(state, target), choices=choices,
     )
 
 

@@ -187,6 +187,13 @@ def _weight(state: LeitnerState, class_id: str, now: int) -> float:
     )
 
 
+def urgency(state: LeitnerState, class_id: str, now: int) -> float:
+    """How much the scheduler wants `class_id` asked at `now`: its weight when due, a tenth
+    of it when not (used to fill a question's cluster with classes worth practising)."""
+    weight = _weight(state, class_id, now)
+    return weight if state.card(class_id).due <= now else 0.1 * weight
+
+
 def next_class(
     state: LeitnerState, syllabus: Sequence[str], now: int, rng: random.Random
 ) -> str:

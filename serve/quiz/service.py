@@ -41,6 +41,7 @@ from serve.quiz.engine import (Answer, CertificationResult, Difficulty, LeitnerS
                    QuizSummary, Syllabus, SyllabusScope, certification_check, grade,
                    next_question, record, summarise)
 from serve.quiz.photos import QuizPhotos, confusion_rates, scan_photos
+from serve.records.checks import check_id
 from serve.records.store import Certificate, NotFound, QuizAnswer, QuizQuestion, QuizQuestionSpec, QuizSession
 
 MEMORY_KEY = "leitner"
@@ -119,6 +120,19 @@ def prompt_of(public: Mapping[str, Any]) -> Message:
     return Message(p["key"], dict(p.get("params") or {}))
 
 
+def certifiable(sessions: list[QuizSession], answers: list[QuizAnswer]) -> list[QuizAnswer]:
+    """The answers that may count towards a certificate: those given on the first quiz that
+    showed their photo (a photo seen before may have been saved and identified since)."""
+    first: dict[str, int] = {}
+    photo_of: dict[int, str] = {}
+    for sess in sorted(sessions, key=lambda x: x.id):
+        for q in sess.questions:
+            photo = q.public.get("photo_id")
+            photo_of[q.id] = photo
+            first.setdefault(photo, sess.id)
+    return [a for a in answers if first.get(photo_of.get(a.question_id)) == a.session_id]
+
+
 class QuizService:
     def __init__(self, ctx, rng: random.Random | None = None) -> None:
         self.ctx = ctx
@@ -194,22 +208,30 @@ class QuizService:
         state, clock = self.memory(trainee)
         rng = self._rng or random.Random(secrets.randbits(64))
         kinds = KIND_MIX if settings.law_questions else (QuestionKind.IDENTIFY,)
+        # Photos shown in earlier quizzes could have been saved and identified since: they
+        # come again only once every other photo of the syllabus was shown, and answers on
+        # them never count towards a certificate (see `finish`).
+        shown_before = set(self.ctx.store.shown_photos(trainee))
         plan, seen, questions = state, set(), []
-        for i in range(settings.length):
+        while len(questions) < settings.length:
+            now = clock + len(questions)
             try:
-                q = next_question(pool, ids, plan, clock + i, rng, seen_photo_ids=seen,
+                q = next_question(pool, ids, plan, now, rng, seen_photo_ids=seen | shown_before,
                                   kinds=kinds, difficulty=settings.difficulty,
                                   names=settings.names)
             except PoolExhausted:
-                break  # fewer photos than questions asked for: a shorter quiz
+                if not shown_before:
+                    break  # fewer photos than questions asked for: a shorter quiz
+                shown_before = set()  # every new photo was used: practise on old ones
+                continue
             seen.add(q.photo_id)
             questions.append(q)
-            plan = record(plan, q.class_id, True, clock + i)  # planning only: spreads classes
+            plan = record(plan, q.class_id, True, now)  # planning only: spreads classes
         specs = [QuizQuestionSpec(public_of(q), q.answer, q.class_id) for q in questions]
         return self.ctx.store.start_quiz(trainee, settings.to_json(), specs)
 
     def session(self, trainee: str, session_id: int) -> QuizSession:
-        sess = self.ctx.store.get_quiz(int(session_id))
+        sess = self.ctx.store.get_quiz(check_id(session_id, "quiz id"))
         if sess is None:
             raise NotFound(f"no quiz {session_id!r}; start a new one")
         if sess.trainee != trainee:
@@ -232,7 +254,8 @@ class QuizService:
 
     def answer(self, trainee: str, session_id: int, question_id: int, chosen: str) -> Outcome:
         sess = self.session(trainee, session_id)
-        row = next((q for q in sess.questions if q.id == int(question_id)), None)
+        question_id = check_id(question_id, "question id")
+        row = next((q for q in sess.questions if q.id == question_id), None)
         if row is None:
             raise PermissionDenied(f"question {question_id} is not part of quiz {session_id}",
                                    user=trainee)
@@ -241,7 +264,7 @@ class QuizService:
             raise QuizError(f"answer {chosen!r} is not one of the choices of question "
                             f"{question_id}; reload the question")
         with self._trainee_locks[trainee]:
-            stored = self.ctx.store.record_answer(int(question_id), session_id=sess.id,
+            stored = self.ctx.store.record_answer(question_id, session_id=sess.id,
                                                   trainee=trainee, chosen=chosen)
             question = self._question(row, stored)
             state, clock = self.memory(trainee)
@@ -278,13 +301,14 @@ class QuizService:
 
     def finish(self, trainee: str, session_id: int) -> Report:
         self.session(trainee, session_id)
-        sess = self.ctx.store.finish_quiz(int(session_id), trainee)
+        sess = self.ctx.store.finish_quiz(check_id(session_id, "quiz id"), trainee)
         summary = summarise(self.answers_of(trainee, sess))
         settings = QuizSettings.from_json(sess.syllabus)
         ids = settings.syllabus.eligible(self.pool())
         if not ids:
             return Report(sess, summary, None, None)
-        history = [a for a in self.ctx.store.answers_for(trainee) if a.class_id]
+        history = certifiable(self.ctx.store.quizzes_of(trainee),
+                              [a for a in self.ctx.store.answers_for(trainee) if a.class_id])
         result = certification_check(history, ids, CERT_THRESHOLD, CERT_LAST_N)
         name = settings.syllabus_name
         earlier = [c for c in self.ctx.store.certificates_of(trainee) if c.syllabus == name]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from datetime import datetime, timezone
 from typing import Any
 
@@ -44,6 +45,21 @@ def check_language(language: str) -> str:
     return language
 
 
+# Text may hold line breaks and tabs, but no other control character (NUL, ESC, DEL...),
+# no bidirectional embedding/override/isolate marks (they make a note or a file name
+# read differently from what it holds), and no lone surrogate (not valid Unicode).
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def forbidden_character(value: str) -> tuple[int, str] | None:
+    """(position, character) of the first character text fields refuse, else None."""
+    for i, ch in enumerate(value):
+        category = unicodedata.category(ch)
+        if (category == "Cc" and ch not in "\n\t") or category == "Cs" or ch in _BIDI_CONTROLS:
+            return i, ch
+    return None
+
+
 def check_text(value: str, what: str, *, max_len: int, required: bool = False) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{what} must be text, not {type(value).__name__} ({value!r})")
@@ -51,7 +67,35 @@ def check_text(value: str, what: str, *, max_len: int, required: bool = False) -
         raise ValueError(f"{what} is empty; it is required")
     if len(value) > max_len:
         raise ValueError(f"{what} has {len(value)} characters; shorten it to {max_len}")
+    bad = forbidden_character(value)
+    if bad is not None:
+        i, ch = bad
+        raise ValueError(f"{what} contains the control character U+{ord(ch):04X} at position {i + 1}; "
+                         "remove it (only line breaks and tabs are allowed)")
     return value
+
+
+MAX_ID = 2**63 - 1  # the largest row id a database integer holds
+
+
+def check_int(value: Any, what: str, low: int, high: int) -> int:
+    """A whole number in low..high, from an int, a whole float or ASCII digits; a clear
+    error for anything else (a bool, 1e30, NaN, inf, '12abc')."""
+    number = value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().lstrip("-").isdigit():
+        number = int(value.strip()) if len(value.strip()) <= 20 else None
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise ValueError(f"{what} {value!r} is not a whole number; pass one from {low} to {high}")
+    if not low <= number <= high:
+        raise ValueError(f"{what} {value!r} is out of range; pass a whole number from {low} to {high}")
+    return number
+
+
+def check_id(value: Any, what: str = "id") -> int:
+    """A database row id: a whole number from 1 to MAX_ID."""
+    return check_int(value, what, 1, MAX_ID)
 
 
 def check_sha256(value: str) -> str:

@@ -15,12 +15,12 @@ from serve.records.auth import PermissionDenied
 from serve.records.errors import AlreadyAnswered, NotFound, QuizClosed
 from serve.records.schema import (Certificate, CertificateRow, MemoryRow, QuizAnswer, QuizAnswerRow,
                                   QuizQuestionRow, QuizQuestionSpec, QuizSession, QuizSessionRow)
-from serve.records.checks import aware, check_json, check_text, now
+from serve.records.checks import aware, check_id, check_json, check_text, now
 
 
 def _own_session(s: Session, session_id: int, trainee: str, verb: str) -> QuizSessionRow:
     """The quiz `session_id`, which must be `trainee`'s own (`verb`: what they tried to do)."""
-    sess = s.get(QuizSessionRow, session_id)
+    sess = s.get(QuizSessionRow, check_id(session_id, "quiz id"))
     if sess is None:
         raise NotFound(f"no quiz {session_id!r}")
     if sess.trainee != trainee:
@@ -58,7 +58,7 @@ class QuizRecords:
 
     def get_quiz(self, session_id: int) -> QuizSession | None:
         with self._read() as s:
-            sess = s.get(QuizSessionRow, session_id)
+            sess = s.get(QuizSessionRow, check_id(session_id, "quiz id"))
             return self._quiz_record(s, sess) if sess else None
 
     def quizzes_of(self, trainee: str) -> list[QuizSession]:
@@ -71,6 +71,7 @@ class QuizRecords:
         """Mark one answer, server side. Raises `NotFound`, `PermissionDenied` (question of
         another session, or session of another trainee), `QuizClosed`, `AlreadyAnswered`."""
         chosen = check_text(chosen, "chosen answer", max_len=200)
+        question_id, session_id = check_id(question_id, "question id"), check_id(session_id, "quiz id")
         try:
             with self._write.begin() as s:
                 q = s.get(QuizQuestionRow, question_id)
@@ -106,6 +107,27 @@ class QuizRecords:
             if sess.finished_at is None:
                 sess.finished_at = now()
             return self._quiz_record(s, sess)
+
+    def open_quizzes(self, trainee: str) -> list[int]:
+        """Ids of `trainee`'s quizzes not finished yet, oldest first."""
+        q = (select(QuizSessionRow.id).where(QuizSessionRow.trainee == trainee,
+                                             QuizSessionRow.finished_at.is_(None))
+             .order_by(QuizSessionRow.id))
+        with self._read() as s:
+            return list(s.scalars(q))
+
+    def shown_photos(self, trainee: str) -> dict[str, int]:
+        """Photo id -> the first of `trainee`'s quizzes that showed it."""
+        q = (select(QuizQuestionRow.public, QuizQuestionRow.session_id)
+             .join(QuizSessionRow, QuizQuestionRow.session_id == QuizSessionRow.id)
+             .where(QuizSessionRow.trainee == trainee).order_by(QuizQuestionRow.session_id))
+        first: dict[str, int] = {}
+        with self._read() as s:
+            for public, session_id in s.execute(q):
+                photo = (public or {}).get("photo_id")
+                if photo:
+                    first.setdefault(photo, session_id)
+        return first
 
     def answers_for(self, trainee: str) -> list[QuizAnswer]:
         return self._answers(QuizAnswerRow.trainee == trainee)
@@ -177,7 +199,7 @@ class QuizRecords:
 
     def get_certificate(self, certificate_id: int) -> Certificate | None:
         with self._read() as s:
-            row = s.get(CertificateRow, certificate_id)
+            row = s.get(CertificateRow, check_id(certificate_id, "certificate id"))
             return row.record() if row else None
 
     def certificates_of(self, trainee: str) -> list[Certificate]:

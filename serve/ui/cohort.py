@@ -10,10 +10,13 @@ from datetime import datetime, timedelta, timezone
 import gradio as gr
 
 from serve.csv_safe import csv_text
+from serve.records.checks import check_int
 from serve.records.auth import Permission
 from serve.i18n import t
 from serve.quiz.service import CERT_THRESHOLD, CohortReport
-from serve.ui.common import Texts, download_file, enter, namer, user_errors
+from serve.ui.common import Texts, enter, namer, user_errors
+
+MAX_DAYS = 100 * 366  # a report reaches back at most a century
 
 
 def cohort_csv(report: CohortReport, name_of) -> str:
@@ -52,9 +55,10 @@ class CohortHandlers:
         """The cohort report (trainers/admins only)."""
         user, lang = enter(self.ctx, request, Permission.VIEW_COHORT)
         since = None
-        if days_v:
-            since = datetime.now(timezone.utc) - timedelta(days=int(days_v))
         with user_errors(lang):
+            if days_v:
+                days = check_int(days_v, "days", 0, MAX_DAYS)
+                since = datetime.now(timezone.utc) - timedelta(days=days)
             report = self.ctx.quiz.cohort(float(threshold_v or CERT_THRESHOLD), since)
         name_of = namer(self.ctx.catalogue(), lang)
         col = lambda k: t(f"app.cohort.col.{k}", lang)  # noqa: E731
@@ -81,7 +85,7 @@ class CohortHandlers:
                    for u, r, n in report.trainees]),
             gr.update(value=accuracy_figure(report, name_of, lang) if report.per_class else None,
                       visible=bool(report.per_class)),
-            [download_file("cohort", "csv", cohort_csv(report, name_of))],
+            [self.ctx.exports.write(user.name, "cohort", "csv", cohort_csv(report, name_of))],
         )
 
 

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import secrets
-import tempfile
-import time
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import gradio as gr
@@ -130,6 +126,8 @@ class Texts:
             raise ValueError(f"{component!r} is registered twice; one update per component")
         self._items.append((component, build))
         for key, value in build("en", None).items():
+            if key == "choices":  # as the constructor stores them: (label, value) pairs
+                value = [tuple(c) if isinstance(c, (tuple, list)) else (str(c), c) for c in value]
             if key in self.INITIAL:
                 setattr(component, key, value)
         return component
@@ -233,24 +231,3 @@ def side_by_side(left: Image.Image | None, right: Image.Image | None, side: int 
         canvas.paste(p, (x, 0))
         x += p.width + gap
     return canvas
-
-
-_EXPORTS: Path | None = None
-EXPORT_KEEP_S = 600  # Gradio copies a returned file into its own cache at once
-
-
-def download_file(stem: str, suffix: str, text: str) -> str:
-    """Write `text` to a fresh file named like `stem-YYYYmmdd-HHMMSS-xxxx.suffix` in this
-    process's export folder; files older than EXPORT_KEEP_S are removed (case data
-    should not linger in /tmp)."""
-    global _EXPORTS
-    if _EXPORTS is None or not _EXPORTS.is_dir():
-        _EXPORTS = Path(tempfile.mkdtemp(prefix="wildlife-exports-"))
-    cutoff = time.time() - EXPORT_KEEP_S
-    for old in _EXPORTS.iterdir():
-        with contextlib.suppress(OSError):
-            if old.stat().st_mtime < cutoff:
-                old.unlink()
-    path = _EXPORTS / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}.{suffix}"
-    path.write_text(text, encoding="utf-8")
-    return str(path)

@@ -14,7 +14,7 @@ import gradio as gr
 from serve.records.auth import Permission, can
 from serve.i18n import t
 from serve.records.schema import CaseAction
-from serve.ui.common import Texts, download_file, enter, error, namer, user_errors
+from serve.ui.common import Texts, enter, error, namer, user_errors
 
 COLUMNS = ("id", "date", "officer", "shipment", "action", "species", "decision", "model", "note")
 
@@ -68,7 +68,8 @@ class HistoryHandlers:
                  if c.decision in ("identified", "group", "unknown") else c.decision,
                  c.model_version, c.note] for c in cases]
         headers = [t(f"app.history.col.{k}", lang) for k in COLUMNS]
-        files = [download_file("cases", "csv", csv_text), download_file("cases", "json", json_text)]
+        export = self.ctx.exports.write
+        files = [export(user.name, "cases", "csv", csv_text), export(user.name, "cases", "json", json_text)]
         return (t("app.history.count", lang, count=len(cases)),
                 gr.update(value={"headers": headers, "data": rows}, visible=True), files)
 

@@ -27,7 +27,8 @@ from serve.i18n import t
 from serve.identify.predictor import Failure, Identification
 from serve.records.schema import CaseAction
 from serve.identify.species_card import appendix_text, card_markdown, lookalike_pairs_html, separating_checks
-from serve.ui.common import Texts, download_file, enter, error, namer, option_list, user_errors
+from serve.ui.photo_input import photo_input
+from serve.ui.common import Texts, enter, error, namer, option_list, user_errors
 from serve.ui.key import KeyPanel
 
 CONCURRENCY = "model"  # identify and heat maps share the model: one queue
@@ -106,6 +107,12 @@ def _csv(results: list[dict], failures: list[dict]) -> str:
     return csv_text(CSV_COLUMNS, rows)
 
 
+def _line_breaks(text: str) -> str:
+    """Windows (CR LF) and old Mac (CR) line breaks as LF; other control characters are
+    refused by the store."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 class IdentifyHandlers:
     """The Identify tab's events; each checks the caller's role first (`enter`)."""
 
@@ -124,9 +131,22 @@ class IdentifyHandlers:
             raise error(lang, "app.error.too_many_files", count=len(items), limit=limit)
         return items
 
+    def no_open_quiz(self, user, lang: str) -> None:
+        """Identify must not answer quiz questions: a trainee with an open quiz is refused;
+        anyone who logs cases (an officer at work is never held up) has the quiz closed."""
+        open_ids = self.ctx.store.open_quizzes(user.name)
+        if not open_ids:
+            return
+        if not can(user, Permission.LOG_CASE):
+            raise error(lang, "app.error.quiz_open", id=open_ids[-1])
+        for quiz_id in open_ids:
+            self.ctx.store.finish_quiz(quiz_id, user.name)
+        gr.Info(t("app.identify.quiz_closed", lang))
+
     def identify(self, file_list, photo, request: gr.Request, progress=gr.Progress()):
         """Identify one or many photos -> {model_version, results: [...], failures: [...]}."""
         user, lang = enter(self.ctx, request, Permission.IDENTIFY)
+        self.no_open_quiz(user, lang)
         with user_errors(lang):
             items = self.inputs_of(file_list, photo, lang)
             try:
@@ -181,9 +201,10 @@ class IdentifyHandlers:
         if failures:
             text += "\n\n" + t("app.identify.failed", lang, details="; ".join(
                 f"{f['name']} ({f['reason']})" for f in failures))
-        files_out = [download_file("identifications", "csv", _csv(results, failures)),
-                     download_file("identifications", "json",
-                                   json.dumps(data, ensure_ascii=False, indent=1))]
+        export = self.ctx.exports.write
+        files_out = [export(user.name, "identifications", "csv", _csv(results, failures)),
+                     export(user.name, "identifications", "json",
+                            json.dumps(data, ensure_ascii=False, indent=1))]
         choices = [(r["name"], r["sha256"]) for r in results]
         return (text, gr.update(value={"headers": cols, "data": rows}, visible=True), files_out,
                 gr.update(choices=choices, value=choices[0][1] if choices else None))
@@ -251,7 +272,8 @@ class IdentifyHandlers:
             case = self.ctx.store.add_case(
                 officer=user.name, action=action_value, label=d.label or d.group or "unknown",
                 decision=d.kind.value, prediction=prediction, model_version=ident.model_version,
-                shipment_ref=shipment_ref or "", note=note_text or "", photo_sha256=photo_sha)
+                shipment_ref=shipment_ref or "", note=_line_breaks(note_text or ""),
+                photo_sha256=photo_sha)
             self.ctx.store.audit(user.name, "case.add", {"case": case.id, "photo": photo_sha})
         name = namer(self.ctx.catalogue(), lang)(case.label)
         return (t("app.case.saved", lang, id=case.id, action=t(f"app.case.action.{case.action.value}",
@@ -265,8 +287,7 @@ def build_identify_tab(ctx, texts: Texts) -> IdentifyHandlers:
     with gr.Row():
         files = texts.label(gr.File(file_count="multiple", file_types=["image"]),
                             "app.identify.files.label")
-        camera = texts.label(gr.Image(sources=["upload", "webcam"], type="filepath"),
-                             "app.identify.camera.label")
+        camera = texts.label(photo_input(sources=["upload", "webcam"]), "app.identify.camera.label")
     run = texts.value(gr.Button(variant="primary"), "app.identify.run")
     summary = gr.Markdown()
     table = texts.label(gr.Dataframe(interactive=False, wrap=True, visible=False),

@@ -20,9 +20,10 @@ from serve.identify.heatmap import HeatMapper
 from serve.i18n import t
 from serve.quiz.engine import (Difficulty, NameStyle, PublicQuestion, QuestionKind, SyllabusScope,
                    certification_messages, choice_message, feedback, summary_messages)
-from serve.quiz.service import QuizService, QuizSettings, Report, prompt_of
+from serve.quiz.service import MAX_LENGTH, MIN_LENGTH, QuizService, QuizSettings, Report, prompt_of
+from serve.records.checks import check_id, check_int
 from serve.identify.species_card import card_markdown, separating_cue
-from serve.ui.common import (Texts, download_file, enter, error, example_thumbnail, namer, option_list,
+from serve.ui.common import (Texts, enter, error, example_thumbnail, namer, option_list,
                  side_by_side, thumbnail, user_errors)
 
 PHOTO_SIDE = 512
@@ -43,7 +44,8 @@ def parse_settings(syllabus: str, length, difficulty: str, law: bool, names: str
     syllabus = syllabus or "all"
     group = syllabus.split(":", 1)[1] if syllabus.startswith("group:") else None
     scope = SyllabusScope.GROUP if group else SyllabusScope(syllabus)
-    return QuizSettings(scope, group, int(length or 10), Difficulty(difficulty or "medium"),
+    length = check_int(10 if length in (None, "") else length, "quiz length", MIN_LENGTH, MAX_LENGTH)
+    return QuizSettings(scope, group, length, Difficulty(difficulty or "medium"),
                         bool(law), NameStyle(names or "common"))
 
 
@@ -150,7 +152,10 @@ def printable(ctx, user, report: Report, lang: str) -> tuple[str, str]:
 def session_of(value, lang: str) -> int:
     if value is None or value == "":
         raise error(lang, "app.quiz.no_session")
-    return int(value)
+    try:
+        return check_id(value, "quiz id")
+    except ValueError as exc:
+        raise error(lang, "app.error.invalid", detail=str(exc)) from None
 
 
 def no_change(count: int) -> list:
@@ -205,7 +210,7 @@ class QuizHandlers:
             raise error(lang, "app.quiz.pick_first")
         catalogue = self.ctx.catalogue()
         with user_errors(lang):
-            out = service.answer(user.name, sid, int(qid), chosen)
+            out = service.answer(user.name, sid, qid, chosen)
             q, a = out.question, out.answer
             name_of = choice_namer(self.ctx, lang, q.names)
             lines = [m.render(lang) for m in feedback(q, a, name_of)]
@@ -255,7 +260,8 @@ class QuizHandlers:
                 self.ctx, report.certificate.syllabus, lang), lang))
         return ("\n\n".join(text), gr.update(value={"headers": headers, "data": rows}, visible=True),
                 gr.update(value=progress_figure(service, user.name, lang), visible=True),
-                [download_file("quiz-summary", "md", md), download_file("quiz-summary", "html", page)])
+                [self.ctx.exports.write(user.name, "quiz-summary", "md", md),
+                 self.ctx.exports.write(user.name, "quiz-summary", "html", page)])
 
     def summary_if_done(self, data, sid, request: gr.Request):
         if not (isinstance(data, dict) and data.get("finished")):

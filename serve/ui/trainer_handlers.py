@@ -229,10 +229,24 @@ class TrainerHandlers(ModelHandlers):
         items = [(sha, image, origin) for sha, image, origin in items if image is not None]
         return [(image, f"{sha[:10]} · {origin}") for sha, image, origin in items], [sha for sha, _, _ in items]
 
+    def _full_sha(self, sha: str, lang: str) -> str:
+        """The photo's full hash from the hash or a unique prefix of at least 10 hex digits
+        (what the review gallery's captions show, so an API caller can name a photo too)."""
+        sha = (sha or "").strip().lower()
+        if len(sha) == 64 or not (10 <= len(sha) < 64) or any(c not in "0123456789abcdef" for c in sha):
+            return sha  # the store's own check words the error for anything else
+        published = self._published()
+        known = {p.sha256 for p in self.ctx.store.all_photos(include_removed=True)}
+        known |= {r["sha256"] for r in (published.manifest() if published else [])}
+        matches = [k for k in known if k.startswith(sha)]
+        if len(matches) != 1:
+            raise gr.Error(t("trainer.review.unknown_photo", lang, sha=sha[:12]))
+        return matches[0]
+
     def remove_photo(self, sha: str, reason: str, request: gr.Request):
         """Leave a photo out of training (kept on record); works for the model's photos too."""
         user, lang = self._require(request, Permission.UPLOAD_PHOTOS)
-        sha = (sha or "").strip().lower()
+        sha = self._full_sha(sha, lang)
         if not (reason or "").strip():
             raise gr.Error(t("trainer.review.reason_needed", lang))
         with self._errors(lang):
@@ -246,8 +260,9 @@ class TrainerHandlers(ModelHandlers):
 
     def restore_photo(self, sha: str, request: gr.Request):
         user, lang = self._require(request, Permission.UPLOAD_PHOTOS)
+        sha = self._full_sha(sha, lang)
         with self._errors(lang):
-            record = self.ctx.store.restore_photo((sha or "").strip().lower(), by=user.name)
+            record = self.ctx.store.restore_photo(sha, by=user.name)
         self.ctx.store.audit(user.name, "trainer_restore_photo", {"sha256": record.sha256, "class_id": record.class_id})
         return t("trainer.review.restored", lang, sha=record.sha256[:12], id=record.class_id)
 

@@ -4,6 +4,7 @@ A mixin of `serve.ui.trainer_handlers.TrainerHandlers` (which holds the plumbing
 `_errors`, `_published`, `_changes`...). As there, each handler calls `_require` first and
 writes the audit log.
 """
+import re
 import sys
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import gradio as gr
 from serve.records.auth import Permission
 from serve.i18n import t
 from serve.ui.trainer_views import comparison_html, job_text, update_summary, versions_rows
+
+VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class ModelHandlers:
@@ -63,6 +66,18 @@ class ModelHandlers:
 
         return [m.version for m in reversed(list_versions(self.models_dir))]
 
+    def _version_dir(self, version: str, lang: str) -> Path:
+        """The folder of a model version: a plain name directly under the models folder.
+        Anything else (a path, '..', 'current', a name with no bundle) gets the same answer,
+        so the error says nothing about what exists elsewhere on the disk."""
+        name = (version or "").strip()
+        folder = self.models_dir / name
+        if (not VERSION_NAME.fullmatch(name) or name == "current"
+                or not (folder / "bundle.json").is_file()):
+            raise gr.Error(t("trainer.error.unknown_version", lang, version=name[:80]),
+                           print_exception=False)
+        return folder
+
     def compare(self, version: str, request: gr.Request):
         user, lang = self._require(request, Permission.TRAIN)
         from train.bundle import Bundle
@@ -72,7 +87,7 @@ class ModelHandlers:
         if base is None:
             raise gr.Error(t("trainer.error.no_model", lang))
         with self._errors(lang):
-            bundle = Bundle.load(self.models_dir / (version or ""))
+            bundle = Bundle.load(self._version_dir(version, lang))
             cmp = compare(bundle, base, self.ctx.config.data_dir)
         return comparison_html(cmp, lang), self._plot(bundle.path)
 
@@ -93,7 +108,7 @@ class ModelHandlers:
         from train.compare import compare
 
         with self._errors(lang):
-            bundle = Bundle.load(self.models_dir / (version or ""))
+            bundle = Bundle.load(self._version_dir(version, lang))
             base = self._published()
             cmp = compare(bundle, base, self.ctx.config.data_dir) if base is not None else None
         if cmp is not None and cmp.needs_override and not (override and (reason or "").strip()):
@@ -112,7 +127,7 @@ class ModelHandlers:
 
         base = self._published()
         with self._errors(lang):
-            bundle = Bundle.load(self.models_dir / (version or ""))
+            bundle = Bundle.load(self._version_dir(version, lang))
         if base is not None and base.meta.version == bundle.meta.version:
             raise gr.Error(t("trainer.rollback.same", lang, version=version))
         self._switch(bundle, user, "trainer_rollback", {
