@@ -165,7 +165,7 @@ def test_save_case_then_history_finds_it_for_its_officer_only(server, clients, p
     assert case["shipment_ref"] == "AWB-777-001" and case["label"] == "ivory_carving"
     assert case["officer"] == "olga" and case["model_version"]
     assert case["prediction"]["label"] == "ivory_carving"
-    assert ctx.photos.exists(case["photo_sha256"])
+    assert [ctx.photos.exists(sha) for sha in case["photos"]] == [True]
     count, table, files = olga.predict("AWB-777", "", "", "", "", api_name="/history")
     rows = table["value"]["data"]
     assert [r[0] for r in rows] == [case["id"]] and "AWB-777-001" in rows[0]

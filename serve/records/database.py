@@ -20,7 +20,10 @@ from typing import Any, Iterator
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from serve.records.errors import DatabaseUnavailable
 
 _BEGIN_MODES = {"DEFERRED", "IMMEDIATE"}
 
@@ -48,8 +51,14 @@ def _sqlite_begin(conn: Any) -> None:
 def make_engine(url: str, busy_timeout_s: float = 30.0) -> Engine:
     """An engine for `url` with the settings above; in-memory SQLite is refused."""
     u = make_url(url)
+    if u.get_backend_name() == "postgresql":
+        if u.drivername == "postgresql":  # plain postgresql:// means psycopg 3 here
+            u = u.set(drivername="postgresql+psycopg")
+        return create_engine(u, pool_pre_ping=True, pool_size=10, max_overflow=40,
+                             connect_args={"connect_timeout": int(busy_timeout_s)})
     if u.get_backend_name() != "sqlite":
-        return create_engine(u, pool_pre_ping=True, pool_size=10, max_overflow=40)
+        raise ValueError(f"{u.render_as_string(hide_password=True)!r}: the records database is "
+                         "SQLite (sqlite:///path) or PostgreSQL (postgresql://user@host/db)")
     if not u.database or u.database == ":memory:" or u.query.get("mode") == "memory":
         raise ValueError(f"{url!r} is an in-memory SQLite database, private to one connection; "
                          "use a file, e.g. sqlite:///data/records.db (tests: a tmp_path file)")
@@ -59,6 +68,17 @@ def make_engine(url: str, busy_timeout_s: float = 30.0) -> Engine:
     event.listen(engine, "connect", _sqlite_connect(busy_timeout_s))
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _is_unavailable(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if type(orig).__module__.startswith("psycopg"):
+        import psycopg
+
+        return isinstance(orig, (psycopg.OperationalError, psycopg.InterfaceError))
+    return "database is locked" in str(orig)
 
 
 class Database:
@@ -82,15 +102,35 @@ class Database:
         """"sqlite" or "postgresql"."""
         return self.engine.dialect.name
 
+    @property
+    def where(self) -> str:
+        """The database's URL without its password, for messages."""
+        return self.engine.url.render_as_string(hide_password=True)
+
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        with self._read() as s:
+        with self._unavailable_as_error(), self._read() as s:
             yield s
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
-        with self._write.begin() as s:
+        with self._unavailable_as_error(), self._write.begin() as s:
             yield s
+
+    @contextmanager
+    def _unavailable_as_error(self) -> Iterator[None]:
+        """A server that is down (or SQLite locked past its timeout) becomes
+        `DatabaseUnavailable`, a message a person can act on; other errors pass."""
+        try:
+            yield
+        except DBAPIError as exc:
+            if not _is_unavailable(exc):
+                raise
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise DatabaseUnavailable(
+                f"the records database {self.where} did not answer ({first}); nothing of this "
+                "request was saved. Try again in a moment; if it persists, tell the "
+                "administrator to check the database server") from exc
 
     def close(self) -> None:
         self.engine.dispose()

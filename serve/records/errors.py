@@ -20,3 +20,8 @@ class AlreadyAnswered(RecordError):
 
 class QuizClosed(RecordError):
     """The quiz was finished; start a new one."""
+
+
+class DatabaseUnavailable(RecordError):
+    """The database server did not answer (down, restarting, unreachable, or locked past
+    the busy timeout). Nothing of the failed request was saved; the next request reconnects."""

@@ -8,7 +8,7 @@ Open it once per process and share it between threads:
 transactions, `serve.records.database`) when it is built:
 
     store.users     accounts                  (serve/records/users.py)
-    store.cases     the case log and exports  (serve/records/cases.py)
+    store.cases     seizure records, confirmations, photo review (serve/records/cases.py)
     store.quizzes   quizzes, memory, certificates (serve/records/quiz.py)
     store.photos    photo metadata            (serve/records/photos.py)
     store.trail     the append-only audit log (serve/records/audit.py)
@@ -29,23 +29,24 @@ from sqlalchemy import Engine
 
 from serve.records.audit import AuditRecords
 from serve.records.auth import PermissionDenied
-from serve.records.cases import CASE_CSV_COLUMNS, CaseRecords
+from serve.records.cases import CaseRecords, ReviewItem
 from serve.records.checks import hamming
 from serve.records.database import Database
 from serve.records.errors import AlreadyAnswered, AlreadyExists, NotFound, QuizClosed, RecordError
 from serve.records.migrations import prepare
 from serve.records.photos import PhotoRecords
 from serve.records.quiz import QuizRecords
-from serve.records.schema import (AuditEntry, Case, CaseAction, Certificate, PhotoMatch,
-                                  PhotoRecord, QuizAnswer, QuizQuestion, QuizQuestionSpec,
-                                  QuizSession, User)
+from serve.records.schema import (AuditEntry, Case, CaseAction, CasePhoto, Certificate,
+                                  PhotoMatch, PhotoRecord, PhotoReview, QuizAnswer, QuizQuestion,
+                                  QuizQuestionSpec, QuizSession, User)
+from serve.records.seizure import Confirmation, Seizure
 from serve.records.users import UserRecords
 
 __all__ = [
     "Store", "RecordError", "NotFound", "AlreadyExists", "AlreadyAnswered", "QuizClosed",
     "PermissionDenied", "User", "Case", "CaseAction", "QuizSession", "QuizQuestion",
     "QuizQuestionSpec", "QuizAnswer", "Certificate", "AuditEntry", "PhotoRecord", "PhotoMatch",
-    "CASE_CSV_COLUMNS", "hamming",
+    "CasePhoto", "PhotoReview", "ReviewItem", "Seizure", "Confirmation", "hamming",
 ]
 
 
@@ -103,9 +104,12 @@ class Store:
                                                UserRecords.admin_password_is_default_or_empty)
 
     add_case = _part("cases", CaseRecords.add_case)
+    get_case = _part("cases", CaseRecords.get_case)
     list_cases = _part("cases", CaseRecords.list_cases)
-    export_cases_csv = _part("cases", CaseRecords.export_cases_csv)
-    export_cases_json = _part("cases", CaseRecords.export_cases_json)
+    update_seizure = _part("cases", CaseRecords.update_seizure)
+    confirm = _part("cases", CaseRecords.confirm)
+    review_queue = _part("cases", CaseRecords.review_queue)
+    review_photo = _part("cases", CaseRecords.review_photo)
 
     start_quiz = _part("quizzes", QuizRecords.start_quiz)
     get_quiz = _part("quizzes", QuizRecords.get_quiz)

@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from serve.records.auth import Permission, can
+from serve.records.export import cases_csv, cases_json
 from serve.i18n import t
 from serve.records.schema import CaseAction
 from serve.ui.common import Texts, enter, error, namer, user_errors
@@ -59,8 +60,9 @@ class HistoryHandlers:
             filters = case_filters(user, text_value, label_value, action_value, since_value,
                                    until_value, lang)
             cases = self.ctx.store.list_cases(**filters, limit=None)
-            csv_text = self.ctx.store.export_cases_csv(**filters)
-            json_text = self.ctx.store.export_cases_json(**filters)
+            catalogue = self.ctx.catalogue()
+            group_of = lambda entry: getattr(catalogue.get(entry), "group", None)  # noqa: E731
+            csv_text, json_text = cases_csv(cases, group_of), cases_json(cases, group_of)
         name_of = namer(self.ctx.catalogue(), lang)
         rows = [[c.id, f"{c.created_at:%Y-%m-%d %H:%M}", c.officer, c.shipment_ref,
                  t(f"app.case.action.{c.action.value}", lang), name_of(c.label),

@@ -273,7 +273,7 @@ class IdentifyHandlers:
                 officer=user.name, action=action_value, label=d.label or d.group or "unknown",
                 decision=d.kind.value, prediction=prediction, model_version=ident.model_version,
                 shipment_ref=shipment_ref or "", note=_line_breaks(note_text or ""),
-                photo_sha256=photo_sha)
+                photos=[photo_sha])
             self.ctx.store.audit(user.name, "case.add", {"case": case.id, "photo": photo_sha})
         name = namer(self.ctx.catalogue(), lang)(case.label)
         return (t("app.case.saved", lang, id=case.id, action=t(f"app.case.action.{case.action.value}",
