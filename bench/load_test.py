@@ -4,20 +4,29 @@ Starts the app (`python -m serve`) on 127.0.0.1 in a temporary data folder whose
 models/current is the given bundle, creates one account per simulated user, then runs
 `--users` threads for `--seconds`:
 
-  officers  identify real photos one at a time (`/identify`);
+  officers  identify real photos one at a time (`/identify`) and save every fifth as a
+            case with a shipment reference of its own (`/save_case`);
   trainees  start five-question quizzes and answer every question
             (`/quiz_start`, `/quiz_answer`, `/quiz_next`).
 
+`--postgres` runs the records on a throwaway PostgreSQL server instead of SQLite
+(scripts/postgres_throwaway.sh), and `--processes 2` starts two app processes on the
+same database and data folder, as behind a load balancer: user i talks to process
+i mod N.
+
 Every call is timed from submit to result (upload and queue wait included) and bounded
-by `--timeout`. Afterwards the answers are counted in the app's database
-(`Store.answers_for`, cross-checked with `Store.cohort_answers`): every answer sent must
-be stored. Details go to stderr; stdout gets exactly one line:
+by `--timeout`. Afterwards the database is read back: every answer sent must be stored
+(`Store.answers_for`, cross-checked with `Store.cohort_answers`), and every case whose
+save was acknowledged must be stored exactly once, none lost, none twice. Details go
+to stderr; stdout gets exactly one line:
 
-  requests N, errors E, p50 X ms, p95 Y ms, answers sent A, answers stored B
+  requests N, errors E, p50 X ms, p95 Y ms, cases saved C, cases stored D,
+  answers sent A, answers stored B
 
-Exit status 0 when E = 0 and A = B, else 1 (2 when the app does not start).
+Exit status 0 when E = 0, C = D and A = B, else 1 (2 when the app does not start).
 
 Run: python bench/load_test.py [--users 50] [--seconds 120] [--bundle data/models/current]
+     python bench/load_test.py --postgres --processes 2 --users 40
 """
 from __future__ import annotations
 
@@ -57,6 +66,7 @@ class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: list[str] = field(default_factory=list)
     answers_sent: int = 0
+    cases_saved: list[str] = field(default_factory=list)  # shipment refs acknowledged
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ok(self, kind: str, seconds: float) -> None:
@@ -77,6 +87,10 @@ class Tally:
         with self.lock:
             self.answers_sent += 1
 
+    def saved(self, shipment_ref: str) -> None:
+        with self.lock:
+            self.cases_saved.append(shipment_ref)
+
     @property
     def requests(self) -> int:
         return sum(len(v) for v in self.latencies.values())
@@ -90,14 +104,18 @@ class Result:
     p95_ms: float
     answers_sent: int
     answers_stored: int
+    cases_saved: int = 0
+    cases_stored: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.errors == 0 and self.answers_sent == self.answers_stored and self.requests > 0
+        return (self.errors == 0 and self.answers_sent == self.answers_stored
+                and self.cases_saved == self.cases_stored and self.requests > 0)
 
     def line(self) -> str:
         return (f"requests {self.requests}, errors {self.errors}, p50 {self.p50_ms:.0f} ms, "
-                f"p95 {self.p95_ms:.0f} ms, answers sent {self.answers_sent}, "
+                f"p95 {self.p95_ms:.0f} ms, cases saved {self.cases_saved}, "
+                f"cases stored {self.cases_stored}, answers sent {self.answers_sent}, "
                 f"answers stored {self.answers_stored}")
 
 
@@ -139,38 +157,49 @@ def officer_photos(root: Path) -> list[Path]:
 # --- the server ----------------------------------------------------------------------------
 
 
-class Server:
-    """`python -m serve` on loopback over a fresh data folder; users created beforehand."""
+def prepare_data(bundle: Path, workdir: Path, db_url: str | None, users: dict[str, str],
+                 bcrypt_rounds: int = 4) -> tuple[Path, str]:
+    """A data folder whose models/current is `bundle`, and the records database (SQLite in
+    it unless `db_url`) holding `users`. Returns (data folder, database URL)."""
+    bundle = Path(bundle).resolve()
+    if not (bundle / "bundle.json").exists():
+        raise SystemExit(f"no model bundle at {bundle}; train one (README) or pass --bundle DIR")
+    data = workdir / "data"
+    (data / "models").mkdir(parents=True)
+    (data / "models" / "current").symlink_to(bundle)
+    db_url = db_url or f"sqlite:///{(data / 'records.db').resolve()}"
+    from serve.records.store import Store
 
-    def __init__(self, bundle: Path, photos: Path, users: dict[str, str], workdir: Path,
-                 bcrypt_rounds: int = 4) -> None:
-        bundle = Path(bundle).resolve()
-        if not (bundle / "bundle.json").exists():
-            raise SystemExit(f"no model bundle at {bundle}; train one (README) or pass --bundle DIR")
-        self.data = workdir / "data"
-        (self.data / "models").mkdir(parents=True)
-        (self.data / "models" / "current").symlink_to(bundle)
-        self.db_url = f"sqlite:///{(self.data / 'records.db').resolve()}"
+    with Store.open(db_url, bcrypt_rounds=bcrypt_rounds) as store:
+        for name, role in users.items():
+            store.add_user(name, role, password(name))
+    return data, db_url
+
+
+class Server:
+    """One `python -m serve` process on loopback over a data folder and database."""
+
+    def __init__(self, data: Path, db_url: str, photos: Path, log_path: Path) -> None:
+        self.data, self.db_url = data, db_url
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}/"
-        self.log_path = workdir / "server.log"
+        self.log_path = log_path
         self.photos = Path(photos)
-        from serve.records.store import Store
-
-        store = Store.open(self.db_url, bcrypt_rounds=bcrypt_rounds)
-        try:
-            for name, role in users.items():
-                store.add_user(name, role, password(name))
-        finally:
-            store.close()
         self.proc: subprocess.Popen | None = None
+
+    @classmethod
+    def fresh(cls, bundle: Path, photos: Path, users: dict[str, str], workdir: Path,
+              bcrypt_rounds: int = 4) -> Server:
+        """One server over a new data folder under `workdir` (SQLite) holding `users`."""
+        data, db_url = prepare_data(bundle, workdir, None, users, bcrypt_rounds)
+        return cls(data, db_url, photos, workdir / "server.log")
 
     def start(self, timeout: float = 180.0) -> None:
         env = dict(os.environ, PYTHONPATH=str(c.ROOT), GRADIO_ANALYTICS_ENABLED="False")
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "serve", "--host", HOST, "--port", str(self.port),
-             "--data-dir", str(self.data), "--photos", str(self.photos)],
+             "--data-dir", str(self.data), "--photos", str(self.photos), "--db", self.db_url],
             cwd=c.ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -197,19 +226,33 @@ class Server:
         if getattr(self, "_log", None):
             self._log.close()
 
-    def answers_stored(self, trainees: Sequence[str]) -> int:
-        from serve.records.store import Store
 
-        store = Store.open(self.db_url)
-        try:
-            per_trainee = sum(len(store.answers_for(name)) for name in trainees)
-            cohort = len(store.cohort_answers())
-        finally:
-            store.close()
-        if cohort != per_trainee:
-            print(f"warning: {cohort} answers in the cohort, {per_trainee} for the load-test "
-                  "trainees", file=sys.stderr)
-        return per_trainee
+
+def stored(db_url: str, trainees: Sequence[str], saved: Sequence[str]) -> tuple[int, int, list[str]]:
+    """(answers stored, acknowledged cases stored exactly once, problems) read back from
+    the database."""
+    from collections import Counter
+
+    from serve.records.store import Store
+
+    with Store.open(db_url) as store:
+        per_trainee = sum(len(store.answers_for(name)) for name in trainees)
+        cohort = len(store.cohort_answers())
+        refs = Counter(case.shipment_ref for case in store.list_cases(limit=None))
+    problems = []
+    if cohort != per_trainee:
+        problems.append(f"{cohort} answers in the cohort, {per_trainee} for the load-test trainees")
+    twice = sorted(r for r, n in refs.items() if n > 1)
+    lost = sorted(set(saved) - set(refs))
+    unacknowledged = sorted(set(refs) - set(saved))
+    if twice:
+        problems.append(f"{len(twice)} cases stored twice: {', '.join(twice[:5])}")
+    if lost:
+        problems.append(f"{len(lost)} acknowledged cases lost: {', '.join(lost[:5])}")
+    if unacknowledged:  # a save that timed out on the client but landed: not an error
+        print(f"note: {len(unacknowledged)} cases stored whose save was not acknowledged",
+              file=sys.stderr)
+    return per_trainee, sum(1 for r in saved if refs.get(r) == 1), problems
 
 
 # --- the simulated users -------------------------------------------------------------------
@@ -252,11 +295,15 @@ def call(tally: Tally, kind: str, job_of, timeout: float):
     return out
 
 
-def officer(cl, photos: list[Path], tally: Tally, deadline: float, timeout: float, seed: int) -> None:
+SAVE_EVERY = 5  # officers save every fifth identification as a case
+
+
+def officer(cl, name: str, photos: list[Path], tally: Tally, deadline: float, timeout: float,
+            seed: int) -> None:
     from gradio_client import handle_file
 
     rng = random.Random(seed)
-    for _ in range(MAX_ITERATIONS):
+    for i in range(MAX_ITERATIONS):
         if time.monotonic() >= deadline:
             return
         photo = rng.choice(photos)
@@ -264,6 +311,13 @@ def officer(cl, photos: list[Path], tally: Tally, deadline: float, timeout: floa
                                                          api_name="/identify"), timeout)
         if out is not None and (len(out.get("results", [])) != 1 or out.get("failures")):
             tally.wrong("identify", f"{photo.name}: unexpected result {out!r:.200}")
+        elif out is not None and i % SAVE_EVERY == 0:
+            ref = f"LOAD-{name}-{i}"
+            sha = out["results"][0]["sha256"]
+            saved = call(tally, "save_case", lambda: cl.submit(
+                sha, ref, "", "detained", api_name="/save_case"), timeout)
+            if saved is not None:
+                tally.saved(ref)
 
 
 def trainee(cl, tally: Tally, deadline: float, timeout: float, seed: int) -> None:
@@ -297,20 +351,32 @@ def run(args) -> Result:
     users = {**{n: "officer" for n in officers}, **{n: "trainee" for n in trainees}}
     photos = officer_photos(args.photos)
     workdir = Path(tempfile.mkdtemp(prefix="wildlife-load-"))
-    server = Server(args.bundle, args.photos, users, workdir)
+    postgres = None
+    if args.postgres:
+        from bench.postgres_server import PostgresServer
+
+        postgres = PostgresServer.start()
+    db_url = postgres.new_database() if postgres else args.db
+    servers: list[Server] = []
     tally, probes, clients = Tally(), [], {}
     print(f"load test: {len(officers)} officers, {len(trainees)} trainees, {args.seconds:.0f} s, "
           f"{len(photos)} photos, model {Path(args.bundle).resolve().name}, "
+          f"{args.processes} app process(es) on {'PostgreSQL' if postgres or (db_url or '').startswith('postgresql') else 'SQLite'}, "
           f"load average {c.load_average()}", file=sys.stderr)
     try:
+        data, db_url = prepare_data(args.bundle, workdir, db_url, users)
+        servers = [Server(data, db_url, args.photos, workdir / f"server{i}.log")
+                   for i in range(args.processes)]
         try:
-            server.start()
+            for server in servers:
+                server.start()
         except RuntimeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
         downloads = workdir / "downloads"
+        server_of = {name: servers[i % len(servers)] for i, name in enumerate(users)}
         for name in users:  # sign everyone in first: logins are not part of the timing
-            clients[name] = client(server.url, name, downloads, args.timeout)
+            clients[name] = client(server_of[name].url, name, downloads, args.timeout)
         # Warm-up (not counted): the model, the quiz photos and the heat-map model load.
         from gradio_client import handle_file
 
@@ -325,13 +391,13 @@ def run(args) -> Result:
             print(f"warning: warm-up failed: {warm.errors[0]}", file=sys.stderr)
         deadline = time.monotonic() + args.seconds
         threads = [threading.Thread(target=officer, name=n, daemon=True, args=(
-                       clients[n], photos, tally, deadline, args.timeout, i))
+                       clients[n], n, photos, tally, deadline, args.timeout, i))
                    for i, n in enumerate(officers)]
         threads += [threading.Thread(target=trainee, name=n, daemon=True, args=(
                         clients[n], tally, deadline, args.timeout, 1000 + i))
                     for i, n in enumerate(trainees)]
         threads.append(threading.Thread(target=probe, name="probe", daemon=True,
-                                        args=(server.url, deadline, probes)))
+                                        args=(servers[0].url, deadline, probes)))
         for th in threads:
             th.start()
         for th in threads:  # every call is bounded by --timeout, so this ends
@@ -339,11 +405,15 @@ def run(args) -> Result:
         stuck = [th.name for th in threads if th.is_alive()]
         if stuck:
             tally.errors.append(f"{len(stuck)} users still waiting after the run: {', '.join(stuck[:5])}")
-        stored = server.answers_stored(trainees)
+        answers_stored, cases_stored, problems = stored(db_url, trainees, tally.cases_saved)
+        tally.errors += problems
     finally:
         for cl in clients.values():
             cl.close()
-        server.stop()
+        for server in servers:
+            server.stop()
+        if postgres is not None:
+            postgres.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
@@ -360,7 +430,8 @@ def run(args) -> Result:
     for message in tally.errors[:10]:
         print(f"  error: {message}", file=sys.stderr)
     return Result(tally.requests, len(tally.errors), 1000 * percentile(every, 50),
-                  1000 * percentile(every, 95), tally.answers_sent, stored)
+                  1000 * percentile(every, 95), tally.answers_sent, answers_stored,
+                  len(tally.cases_saved), cases_stored)
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -374,9 +445,18 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--photos", type=Path, default=c.PHOTOS, help="folder of <class>/<photo> folders")
     p.add_argument("--timeout", type=float, default=120.0, help="longest wait for one request (s)")
     p.add_argument("--keep", action="store_true", help="keep the temporary data folder and server log")
+    p.add_argument("--processes", type=int, default=1,
+                   help="app processes sharing the database and data folder (default 1)")
+    db = p.add_mutually_exclusive_group()
+    db.add_argument("--postgres", action="store_true",
+                    help="records on a throwaway PostgreSQL server (scripts/postgres_throwaway.sh)")
+    db.add_argument("--db", help="records database URL of your own (default: SQLite in the "
+                                 "temporary data folder)")
     args = p.parse_args(argv)
-    if args.users < 1 or args.seconds <= 0 or not 0 <= args.officers <= 1 or args.timeout <= 0:
-        p.error("--users >= 1, --seconds > 0, 0 <= --officers <= 1 and --timeout > 0")
+    if (args.users < 1 or args.seconds <= 0 or not 0 <= args.officers <= 1 or args.timeout <= 0
+            or not 1 <= args.processes <= 8):
+        p.error("--users >= 1, --seconds > 0, 0 <= --officers <= 1, --timeout > 0 and "
+                "1 <= --processes <= 8")
     return args
 
 

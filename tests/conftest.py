@@ -49,7 +49,7 @@ def data_dir(tmp_path, model_bundle) -> Path:
 def postgres_server():
     """One throwaway PostgreSQL server for the whole session (scripts/postgres_throwaway.sh).
     Skipped where PostgreSQL is not installed, except in CI, where that is a failure."""
-    from tests.postgres import PostgresServer, installed
+    from bench.postgres_server import PostgresServer, installed
 
     if not installed():
         if os.environ.get("CI"):

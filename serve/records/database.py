@@ -109,16 +109,16 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        with self._unavailable_as_error(), self._read() as s:
+        with self.unavailable_as_error(), self._read() as s:
             yield s
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
-        with self._unavailable_as_error(), self._write.begin() as s:
+        with self.unavailable_as_error(), self._write.begin() as s:
             yield s
 
     @contextmanager
-    def _unavailable_as_error(self) -> Iterator[None]:
+    def unavailable_as_error(self) -> Iterator[None]:
         """A server that is down (or SQLite locked past its timeout) becomes
         `DatabaseUnavailable`, a message a person can act on; other errors pass."""
         try:
@@ -128,8 +128,8 @@ class Database:
                 raise
             first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
             raise DatabaseUnavailable(
-                f"the records database {self.where} did not answer ({first}); nothing of this "
-                "request was saved. Try again in a moment; if it persists, tell the "
+                f"the records database {self.where} did not answer ({first}), so this request "
+                "did not complete. Try again in a moment; if it persists, tell the "
                 "administrator to check the database server") from exc
 
     def close(self) -> None:

@@ -24,4 +24,5 @@ class QuizClosed(RecordError):
 
 class DatabaseUnavailable(RecordError):
     """The database server did not answer (down, restarting, unreachable, or locked past
-    the busy timeout). Nothing of the failed request was saved; the next request reconnects."""
+    the busy timeout). The request did not complete (a write whose commit was cut off may
+    or may not have landed); the next request reconnects."""

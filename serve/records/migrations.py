@@ -32,6 +32,11 @@ PG_LOCK = 0x57494C44  # pg_advisory_xact_lock key of schema changes ("WILD")
 def prepare(db: Database, url: str) -> None:
     """Create missing tables and the audit-log guard; upgrade an older schema; refuse a
     newer one."""
+    with db.unavailable_as_error():
+        _prepare_in_transaction(db, url)
+
+
+def _prepare_in_transaction(db: Database, url: str) -> None:
     if db.dialect == "sqlite":
         writer = db.engine.execution_options(sqlite_begin="IMMEDIATE")
         with writer.connect() as conn:

@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL server for the `postgres` test tier and the load test, driven by
+"""A throwaway PostgreSQL server for the `postgres` test tier and the load test
+(`bench/load_test.py --postgres`), driven by
 `scripts/postgres_throwaway.sh` (its own cluster in a temporary folder, 127.0.0.1 only).
 
     with PostgresServer.start() as pg:
