@@ -2,17 +2,16 @@
 columns of `docs/seizure_schema.md` in its order, plus `model_outcome`: how the model's
 tentative answer compares with the confirmed identity (empty until confirmed).
 
-CSV cells that a spreadsheet would run as a formula (= + - @, tab, carriage return) are
-prefixed with ' so they show as text; lists are joined with ";". JSON keeps every value
-as it is (lists as lists, the prediction as an object).
+CSV cells that a spreadsheet would run as a formula are prefixed with ' so they show as
+text (`serve.csv_safe`, the one guard every CSV writer uses); lists are joined with ";".
+JSON keeps every value as it is (lists as lists, the prediction as an object).
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any, Callable, Iterable
 
+from serve.csv_safe import csv_text
 from serve.records.case_schema import Case
 from serve.records.seizure import outcome
 
@@ -39,24 +38,18 @@ def case_row(case: Case, group_of: GroupOf) -> dict[str, Any]:
     return {k: d[k] for k in COLUMNS}
 
 
-def csv_cell(value: Any) -> str:
-    """Text for one CSV cell; formula-like text neutralised."""
+def _flat(value: Any) -> Any:
+    """Lists joined with ";", the prediction as compact JSON text."""
     if isinstance(value, list):
-        value = ";".join(map(str, value))
-    elif isinstance(value, dict):
-        value = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    s = "" if value is None else str(value)
-    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+        return ";".join(map(str, value))
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return value
 
 
 def cases_csv(cases: Iterable[Case], group_of: GroupOf) -> str:
-    out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(COLUMNS)
-    for case in cases:
-        row = case_row(case, group_of)
-        w.writerow([csv_cell(row[c]) for c in COLUMNS])
-    return out.getvalue()
+    rows = ([_flat(row[c]) for c in COLUMNS] for row in (case_row(k, group_of) for k in cases))
+    return csv_text(COLUMNS, rows)
 
 
 def cases_json(cases: Iterable[Case], group_of: GroupOf) -> str:
