@@ -14,7 +14,7 @@ from serve.ui.common import browser_language, pick_language
 from tests.helpers import free_port, password
 
 USERS = {"olga": "officer", "oscar": "officer", "tina": "trainee", "tom": "trainee",
-         "tess": "trainee", "trev": "trainer"}
+         "tess": "trainee", "trev": "trainer", "ida": "analyst"}
 
 
 
@@ -294,7 +294,8 @@ def page_load(demo, username: str, accept_language: str | None = None) -> dict:
 @pytest.mark.parametrize("user,tabs", [
     ("tina", {"identify", "quiz"}),
     ("olga", {"identify", "history", "quiz"}),
-    ("trev", {"identify", "history", "quiz", "cohort", "trainer"}),
+    ("trev", {"identify", "history", "quiz", "cohort", "trainer", "analyst"}),
+    ("ida", {"history", "analyst"}),
 ])
 def test_tabs_shown_per_role_on_page_load(server, user, tabs):
     import gradio as gr

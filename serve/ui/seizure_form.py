@@ -108,3 +108,9 @@ def default_inputs(last: Seizure | None, commodity: str | None) -> list[Any]:
     values["seizure_date"] = datetime.now(timezone.utc).date().isoformat()
     values["commodity"] = commodity or ""
     return [values[f] for f in FIELDS]
+
+
+def catalogue_choices(ctx, lang: str) -> list[tuple[str, str]]:
+    """(display name, id) of every catalogue entry, by name, re-read each page load so an
+    entry a trainer just added is offered."""
+    return sorted(((e.common_name(lang), e.id) for e in ctx.catalogue()), key=lambda x: x[0])
