@@ -275,9 +275,9 @@ def test_a_tab_handler_can_be_called_alone(server):
 
     ctx, _, _ = server
     with pytest.raises(gr.Error, match="may not view cases"):
-        HistoryHandlers(ctx).history("", "", "", "", "", gr.Request(username="tina"))
+        HistoryHandlers(ctx).history("", "", "", "", "", request=gr.Request(username="tina"))
     count, table, files = HistoryHandlers(ctx).history("", "", "", "", "",
-                                                       gr.Request(username="oscar"))
+                                                       request=gr.Request(username="oscar"))
     assert table["visible"] is True and len(files) == 2
 
 

@@ -20,7 +20,7 @@ def test_two_processes_keep_every_answer_and_case(postgres_server, model_bundle,
     from bench import load_test
 
     result = load_test.main(["--db", postgres_server.new_database(), "--processes", "2",
-                             "--users", "24", "--officers", str(4 / 24), "--seconds", "20",
+                             "--users", "24", "--officers", str(4 / 24), "--seconds", "12",
                              "--bundle", str(model_bundle), "--photos", str(photos_root)])
     assert result.errors == 0, result.line()
     assert result.answers_sent > 20 and result.answers_sent == result.answers_stored

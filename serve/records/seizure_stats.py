@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
-from serve.records.case_schema import Case
 from serve.records.seizure import outcome
+
+if TYPE_CHECKING:  # only a type here: this module imports no database code
+    from serve.records.case_schema import Case
 
 UNRECORDED = "unrecorded"  # a field the officer left empty
 OTHERS = "others"
