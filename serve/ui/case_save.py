@@ -104,4 +104,4 @@ class CaseSaveHandlers:
         name = namer(self.ctx.catalogue(), lang)(case.label)
         text = t("app.case.saved", lang, id=case.id,
                  action=t(f"app.case.action.{case.action.value}", lang), name=name)
-        return text + " " + t("seizures.case.saved_photos", lang, count=len(stored)), case.to_dict()
+        return text, case.to_dict()
