@@ -112,7 +112,7 @@ def test_confirmed_case_photos_teach_the_model_a_new_class(loop):
 
     candidate = Bundle.load(world.models / "v2")
     assert NEW_CLASS in candidate.meta.labels
-    assert candidate.meta.training["added"] == 20
+    assert candidate.meta.training.details["added"] == 20
     held_out = [p for p in photos if p.split is not Split.TRAIN]
     from serve.identify.predictor import Predictor
 
