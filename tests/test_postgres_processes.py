@@ -19,12 +19,18 @@ def test_two_processes_keep_every_answer_and_case(postgres_server, model_bundle,
     cases through both (user i talks to process i mod 2)."""
     from bench import load_test
 
-    result = load_test.main(["--db", postgres_server.new_database(), "--processes", "2",
-                             "--users", "24", "--officers", str(4 / 24), "--seconds", "12",
+    url = postgres_server.new_database()
+    result = load_test.main(["--db", url, "--processes", "2", "--users", "24",
+                             "--officers", str(4 / 24), "--seconds", "20",
                              "--bundle", str(model_bundle), "--photos", str(photos_root)])
     assert result.errors == 0, result.line()
-    assert result.answers_sent > 20 and result.answers_sent == result.answers_stored
+    assert result.answers_sent > 0 and result.answers_sent == result.answers_stored
     assert result.cases_saved > 0 and result.cases_saved == result.cases_stored
+    # answers arrived through both processes (trainee j talked to process j mod 2)
+    with Store.open(url) as store:
+        per_process = [sum(len(store.answers_for(f"trainee{j:03d}")) for j in range(p, 20, 2))
+                       for p in (0, 1)]
+    assert all(n > 0 for n in per_process), per_process
 
 
 def test_server_killed_during_writes_then_restarted(postgres_server):
