@@ -54,6 +54,22 @@ def _case(store, **kw):
     return store.add_case(**{**args, **kw})
 
 
+# --- the facade -----------------------------------------------------------------------
+
+def test_the_store_offers_every_public_method_of_its_parts(store):
+    from serve.records.audit import AuditRecords
+    from serve.records.cases import CaseRecords
+    from serve.records.photos import PhotoRecords
+    from serve.records.quiz import QuizRecords
+    from serve.records.users import UserRecords
+
+    for attr, part in (("users", UserRecords), ("cases", CaseRecords), ("quizzes", QuizRecords),
+                       ("photos", PhotoRecords), ("trail", AuditRecords)):
+        for name, member in vars(part).items():
+            if not name.startswith("_") and callable(member):
+                assert getattr(store, name) == getattr(getattr(store, attr), name), name
+
+
 # --- engine settings ------------------------------------------------------------------
 
 def test_sqlite_runs_wal_full_sync_foreign_keys_and_busy_timeout(sqlite_store):
