@@ -4,30 +4,36 @@ Starts the app (`python -m serve`) on 127.0.0.1 in a temporary data folder whose
 models/current is the given bundle, creates one account per simulated user, then runs
 `--users` threads for `--seconds`:
 
-  officers  identify real photos one at a time (`/identify`);
+  officers  identify real photos one at a time (`/identify`) and save every fifth as a
+            case with a shipment reference of its own (`/save_case`);
   trainees  start five-question quizzes and answer every question
             (`/quiz_start`, `/quiz_answer`, `/quiz_next`).
 
+`--postgres` runs the records on a throwaway PostgreSQL server instead of SQLite
+(scripts/postgres_throwaway.sh), and `--processes 2` starts two app processes on the
+same database and data folder, as behind a load balancer: user i talks to process
+i mod N.
+
 Every call is timed from submit to result (upload and queue wait included) and bounded
-by `--timeout`. Afterwards the answers are counted in the app's database
-(`Store.answers_for`, cross-checked with `Store.cohort_answers`): every answer sent must
-be stored. Details go to stderr; stdout gets exactly one line:
+by `--timeout`. Afterwards the database is read back: every answer sent must be stored
+(`Store.answers_for`, cross-checked with `Store.cohort_answers`), and every case whose
+save was acknowledged must be stored exactly once, none lost, none twice. Details go
+to stderr; stdout gets exactly one line:
 
-  requests N, errors E, p50 X ms, p95 Y ms, answers sent A, answers stored B
+  requests N, errors E, p50 X ms, p95 Y ms, cases saved C, cases stored D,
+  answers sent A, answers stored B
 
-Exit status 0 when E = 0 and A = B, else 1 (2 when the app does not start).
+Exit status 0 when E = 0, C = D and A = B, else 1 (2 when the app does not start).
 
 Run: python bench/load_test.py [--users 50] [--seconds 120] [--bundle data/models/current]
+     python bench/load_test.py --postgres --processes 2 --users 40
 """
 from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,10 +47,10 @@ from typing import Sequence
 
 try:
     from . import common as c
+    from .load_app import Server, password, prepare_data, stored
 except ImportError:  # run as a file
     import common as c  # type: ignore[no-redef]
-
-HOST = "127.0.0.1"  # loopback only: this drives a real server hard
+    from load_app import Server, password, prepare_data, stored  # type: ignore[no-redef]
 QUIZ_LENGTH = 5
 MAX_ITERATIONS = 100_000  # per user: the loops end by time, and this bounds them anyway
 PHOTOS_PER_CLASS = 3
@@ -57,6 +63,7 @@ class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: list[str] = field(default_factory=list)
     answers_sent: int = 0
+    cases_saved: list[str] = field(default_factory=list)  # shipment refs acknowledged
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ok(self, kind: str, seconds: float) -> None:
@@ -77,6 +84,10 @@ class Tally:
         with self.lock:
             self.answers_sent += 1
 
+    def saved(self, shipment_ref: str) -> None:
+        with self.lock:
+            self.cases_saved.append(shipment_ref)
+
     @property
     def requests(self) -> int:
         return sum(len(v) for v in self.latencies.values())
@@ -90,14 +101,18 @@ class Result:
     p95_ms: float
     answers_sent: int
     answers_stored: int
+    cases_saved: int = 0
+    cases_stored: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.errors == 0 and self.answers_sent == self.answers_stored and self.requests > 0
+        return (self.errors == 0 and self.answers_sent == self.answers_stored
+                and self.cases_saved == self.cases_stored and self.requests > 0)
 
     def line(self) -> str:
         return (f"requests {self.requests}, errors {self.errors}, p50 {self.p50_ms:.0f} ms, "
-                f"p95 {self.p95_ms:.0f} ms, answers sent {self.answers_sent}, "
+                f"p95 {self.p95_ms:.0f} ms, cases saved {self.cases_saved}, "
+                f"cases stored {self.cases_stored}, answers sent {self.answers_sent}, "
                 f"answers stored {self.answers_stored}")
 
 
@@ -108,16 +123,6 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def password(name: str) -> str:
-    return f"load-{name}-password"
 
 
 def officer_photos(root: Path) -> list[Path]:
@@ -134,82 +139,6 @@ def officer_photos(root: Path) -> list[Path]:
     if not chosen:
         raise SystemExit(f"no photos under {root}; pass --photos <folder of class folders>")
     return chosen
-
-
-# --- the server ----------------------------------------------------------------------------
-
-
-class Server:
-    """`python -m serve` on loopback over a fresh data folder; users created beforehand."""
-
-    def __init__(self, bundle: Path, photos: Path, users: dict[str, str], workdir: Path,
-                 bcrypt_rounds: int = 4) -> None:
-        bundle = Path(bundle).resolve()
-        if not (bundle / "bundle.json").exists():
-            raise SystemExit(f"no model bundle at {bundle}; train one (README) or pass --bundle DIR")
-        self.data = workdir / "data"
-        (self.data / "models").mkdir(parents=True)
-        (self.data / "models" / "current").symlink_to(bundle)
-        self.db_url = f"sqlite:///{(self.data / 'records.db').resolve()}"
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}/"
-        self.log_path = workdir / "server.log"
-        self.photos = Path(photos)
-        from serve.records.store import Store
-
-        store = Store.open(self.db_url, bcrypt_rounds=bcrypt_rounds)
-        try:
-            for name, role in users.items():
-                store.add_user(name, role, password(name))
-        finally:
-            store.close()
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 180.0) -> None:
-        env = dict(os.environ, PYTHONPATH=str(c.ROOT), GRADIO_ANALYTICS_ENABLED="False")
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "serve", "--host", HOST, "--port", str(self.port),
-             "--data-dir", str(self.data), "--photos", str(self.photos)],
-            cwd=c.ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the app exited with status {self.proc.returncode}; "
-                                   f"see {self.log_path}")
-            try:
-                with urllib.request.urlopen(self.url, timeout=5) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.5)
-        raise RuntimeError(f"the app did not answer on {self.url} within {timeout:.0f} s; "
-                           f"see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-        if getattr(self, "_log", None):
-            self._log.close()
-
-    def answers_stored(self, trainees: Sequence[str]) -> int:
-        from serve.records.store import Store
-
-        store = Store.open(self.db_url)
-        try:
-            per_trainee = sum(len(store.answers_for(name)) for name in trainees)
-            cohort = len(store.cohort_answers())
-        finally:
-            store.close()
-        if cohort != per_trainee:
-            print(f"warning: {cohort} answers in the cohort, {per_trainee} for the load-test "
-                  "trainees", file=sys.stderr)
-        return per_trainee
 
 
 # --- the simulated users -------------------------------------------------------------------
@@ -252,11 +181,15 @@ def call(tally: Tally, kind: str, job_of, timeout: float):
     return out
 
 
-def officer(cl, photos: list[Path], tally: Tally, deadline: float, timeout: float, seed: int) -> None:
+SAVE_EVERY = 5  # officers save every fifth identification as a case
+
+
+def officer(cl, name: str, photos: list[Path], tally: Tally, deadline: float, timeout: float,
+            seed: int) -> None:
     from gradio_client import handle_file
 
     rng = random.Random(seed)
-    for _ in range(MAX_ITERATIONS):
+    for i in range(MAX_ITERATIONS):
         if time.monotonic() >= deadline:
             return
         photo = rng.choice(photos)
@@ -264,6 +197,13 @@ def officer(cl, photos: list[Path], tally: Tally, deadline: float, timeout: floa
                                                          api_name="/identify"), timeout)
         if out is not None and (len(out.get("results", [])) != 1 or out.get("failures")):
             tally.wrong("identify", f"{photo.name}: unexpected result {out!r:.200}")
+        elif out is not None and i % SAVE_EVERY == 0:
+            ref = f"LOAD-{name}-{i}"
+            sha = out["results"][0]["sha256"]
+            saved = call(tally, "save_case", lambda: cl.submit(
+                sha, ref, "", "detained", api_name="/save_case"), timeout)
+            if saved is not None:
+                tally.saved(ref)
 
 
 def trainee(cl, tally: Tally, deadline: float, timeout: float, seed: int) -> None:
@@ -297,20 +237,32 @@ def run(args) -> Result:
     users = {**{n: "officer" for n in officers}, **{n: "trainee" for n in trainees}}
     photos = officer_photos(args.photos)
     workdir = Path(tempfile.mkdtemp(prefix="wildlife-load-"))
-    server = Server(args.bundle, args.photos, users, workdir)
+    postgres = None
+    if args.postgres:
+        from bench.postgres_server import PostgresServer
+
+        postgres = PostgresServer.start()
+    db_url = postgres.new_database() if postgres else args.db
+    servers: list[Server] = []
     tally, probes, clients = Tally(), [], {}
     print(f"load test: {len(officers)} officers, {len(trainees)} trainees, {args.seconds:.0f} s, "
           f"{len(photos)} photos, model {Path(args.bundle).resolve().name}, "
+          f"{args.processes} app process(es) on {'PostgreSQL' if postgres or (db_url or '').startswith('postgresql') else 'SQLite'}, "
           f"load average {c.load_average()}", file=sys.stderr)
     try:
+        data, db_url = prepare_data(args.bundle, workdir, db_url, users)
+        servers = [Server(data, db_url, args.photos, workdir / f"server{i}.log")
+                   for i in range(args.processes)]
         try:
-            server.start()
+            for server in servers:
+                server.start()
         except RuntimeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
         downloads = workdir / "downloads"
+        server_of = {name: servers[i % len(servers)] for i, name in enumerate(users)}
         for name in users:  # sign everyone in first: logins are not part of the timing
-            clients[name] = client(server.url, name, downloads, args.timeout)
+            clients[name] = client(server_of[name].url, name, downloads, args.timeout)
         # Warm-up (not counted): the model, the quiz photos and the heat-map model load.
         from gradio_client import handle_file
 
@@ -325,13 +277,13 @@ def run(args) -> Result:
             print(f"warning: warm-up failed: {warm.errors[0]}", file=sys.stderr)
         deadline = time.monotonic() + args.seconds
         threads = [threading.Thread(target=officer, name=n, daemon=True, args=(
-                       clients[n], photos, tally, deadline, args.timeout, i))
+                       clients[n], n, photos, tally, deadline, args.timeout, i))
                    for i, n in enumerate(officers)]
         threads += [threading.Thread(target=trainee, name=n, daemon=True, args=(
                         clients[n], tally, deadline, args.timeout, 1000 + i))
                     for i, n in enumerate(trainees)]
         threads.append(threading.Thread(target=probe, name="probe", daemon=True,
-                                        args=(server.url, deadline, probes)))
+                                        args=(servers[0].url, deadline, probes)))
         for th in threads:
             th.start()
         for th in threads:  # every call is bounded by --timeout, so this ends
@@ -339,11 +291,15 @@ def run(args) -> Result:
         stuck = [th.name for th in threads if th.is_alive()]
         if stuck:
             tally.errors.append(f"{len(stuck)} users still waiting after the run: {', '.join(stuck[:5])}")
-        stored = server.answers_stored(trainees)
+        answers_stored, cases_stored, problems = stored(db_url, trainees, tally.cases_saved)
+        tally.errors += problems
     finally:
         for cl in clients.values():
             cl.close()
-        server.stop()
+        for server in servers:
+            server.stop()
+        if postgres is not None:
+            postgres.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
@@ -360,7 +316,8 @@ def run(args) -> Result:
     for message in tally.errors[:10]:
         print(f"  error: {message}", file=sys.stderr)
     return Result(tally.requests, len(tally.errors), 1000 * percentile(every, 50),
-                  1000 * percentile(every, 95), tally.answers_sent, stored)
+                  1000 * percentile(every, 95), tally.answers_sent, answers_stored,
+                  len(tally.cases_saved), cases_stored)
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -374,9 +331,18 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--photos", type=Path, default=c.PHOTOS, help="folder of <class>/<photo> folders")
     p.add_argument("--timeout", type=float, default=120.0, help="longest wait for one request (s)")
     p.add_argument("--keep", action="store_true", help="keep the temporary data folder and server log")
+    p.add_argument("--processes", type=int, default=1,
+                   help="app processes sharing the database and data folder (default 1)")
+    db = p.add_mutually_exclusive_group()
+    db.add_argument("--postgres", action="store_true",
+                    help="records on a throwaway PostgreSQL server (scripts/postgres_throwaway.sh)")
+    db.add_argument("--db", help="records database URL of your own (default: SQLite in the "
+                                 "temporary data folder)")
     args = p.parse_args(argv)
-    if args.users < 1 or args.seconds <= 0 or not 0 <= args.officers <= 1 or args.timeout <= 0:
-        p.error("--users >= 1, --seconds > 0, 0 <= --officers <= 1 and --timeout > 0")
+    if (args.users < 1 or args.seconds <= 0 or not 0 <= args.officers <= 1 or args.timeout <= 0
+            or not 1 <= args.processes <= 8):
+        p.error("--users >= 1, --seconds > 0, 0 <= --officers <= 1, --timeout > 0 and "
+                "1 <= --processes <= 8")
     return args
 
 

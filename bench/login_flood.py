@@ -104,7 +104,7 @@ def run(args) -> Result:
 
     photos = officer_photos(args.photos)
     workdir = Path(tempfile.mkdtemp(prefix="wildlife-flood-"))
-    server = Server(args.bundle, args.photos, {OFFICER: "officer"}, workdir, bcrypt_rounds=12)
+    server = Server.fresh(args.bundle, args.photos, {OFFICER: "officer"}, workdir, bcrypt_rounds=12)
     try:
         server.start()
         client = Client(server.url, auth=(OFFICER, password(OFFICER)), verbose=False,

@@ -1,7 +1,13 @@
 """`python -m serve`: start the app; `python -m serve users ...`: manage accounts.
 
     python -m serve [--host 127.0.0.1] [--port 7860] [--data-dir data] [--photos DIR ...]
+                    [--db postgresql://user@host/db]
     python -m serve users add NAME --role officer      # see serve/records/users_cli.py
+    python -m serve seizures export --format csv --out F  # see serve/records/seizures_cli.py
+
+Several processes (behind a load balancer) may share one PostgreSQL database with `--db`;
+each keeps its own model files and needs the same photo store (`--data-dir` on shared
+storage). See the README's "Several app processes" section.
 
 First start with no user at all: on a loopback address a demo set of users (admin,
 trainer, officer, trainee) is created with random passwords, printed once. On a
@@ -18,6 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 from serve.records.auth import Role, UnsafeBind, check_bind_safety, is_loopback
+from serve.records.errors import RecordError
 from serve.context import DEFAULT_PHOTOS, AppConfig, AppContext
 
 DEMO_USERS = (("admin", Role.ADMIN), ("trainer", Role.TRAINER), ("officer", Role.OFFICER),
@@ -38,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="models, records database and photo store (default ./data)")
     p.add_argument("--photos", type=Path, action="append", default=None,
                    help=f"reference photo folder <class_id>/<image> (repeatable; default {DEFAULT_PHOTOS})")
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="records database (default sqlite:///<data-dir>/records.db; "
+                        "postgresql://user:password@host:5432/name for several processes)")
     return p
 
 
@@ -71,13 +81,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from serve.records.users_cli import main as users_main
 
         return users_main(args_in[1:])
+    if args_in[:1] == ["seizures"]:
+        from serve.records.seizures_cli import main as seizures_main
+
+        return seizures_main(args_in[1:])
     args = _parser().parse_args(args_in)
-    config = AppConfig(data_dir=args.data_dir, host=args.host, port=args.port,
+    config = AppConfig(data_dir=args.data_dir, host=args.host, port=args.port, db_url=args.db,
                        photo_roots=tuple(args.photos) if args.photos else (DEFAULT_PHOTOS,))
     ctx = AppContext(config)
     try:
         prepare_users(ctx, args.host)
-    except (UnsafeBind, NoUsers) as exc:
+    except (UnsafeBind, NoUsers, RecordError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from serve.app import build_app, launch

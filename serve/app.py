@@ -12,6 +12,7 @@ import gradio as gr
 from serve.records.auth import Permission, can
 from serve.context import AppContext
 from serve.i18n import LANGUAGE_NAMES, LANGUAGES, t
+from serve.ui.analyst import build_analyst_tab
 from serve.ui.cohort import build_cohort_tab
 from serve.ui.history import build_history_tab
 from serve.ui.identify import build_identify_tab
@@ -31,13 +32,15 @@ def _signed_in(user, lang: str) -> str:
 
 
 # Tab -> the permissions that show it (any one is enough). Trainees: Quiz and Identify
-# (practice); officers: Identify, History, Quiz; trainers and admins: everything.
+# (practice); officers: Identify, History, Quiz; analysts: History, Analyst; trainers and
+# admins: everything.
 TABS: dict[str, tuple[Permission, ...]] = {
     "identify": (Permission.IDENTIFY,),
     "history": (Permission.VIEW_OWN_CASES, Permission.VIEW_ALL_CASES),
     "quiz": (Permission.TAKE_QUIZ,),
     "cohort": (Permission.VIEW_COHORT,),
     "trainer": (Permission.TRAIN, Permission.EDIT_CATALOGUE),
+    "analyst": (Permission.ANALYSE_SEIZURES,),
 }
 
 
@@ -85,7 +88,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         with gr.Tabs():
             builders = {"identify": build_identify_tab, "history": build_history_tab,
                         "quiz": build_quiz_tab, "cohort": build_cohort_tab,
-                        "trainer": build_trainer_tab}
+                        "trainer": build_trainer_tab, "analyst": build_analyst_tab}
             for name, build in builders.items():
                 with gr.Tab(visible=False) as tab:
                     build(ctx, texts)

@@ -57,8 +57,9 @@ class Exports:
             self._folder = Path(tempfile.mkdtemp(prefix="wildlife-exports-"))  # mode 0700
         return self._folder
 
-    def write(self, owner: str, stem: str, suffix: str, text: str) -> str:
-        """Write `text` to a fresh owner-only file; returns its path for the handler to return."""
+    def write(self, owner: str, stem: str, suffix: str, text: str | bytes) -> str:
+        """Write `text` (UTF-8) or bytes (a figure) to a fresh owner-only file; returns its
+        path for the handler to return."""
         if not owner:
             raise ValueError("an export needs an owner (the signed-in user's name)")
         self.sweep()
@@ -68,8 +69,12 @@ class Exports:
                              "use a lower-case stem and suffix")
         path = self.folder / name
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        if isinstance(text, bytes):
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(text)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
         with self._lock:
             self._items[name] = Export(owner, self._clock() + self.keep_s)
         return str(path)

@@ -41,3 +41,29 @@ def data_dir(tmp_path, model_bundle) -> Path:
     models.mkdir(parents=True)
     os.symlink(model_bundle, models / "current")
     return tmp_path / "data"
+
+
+# --- databases: SQLite always, PostgreSQL in the `postgres` tier ------------------------
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL server for the whole session (scripts/postgres_throwaway.sh).
+    Skipped where PostgreSQL is not installed, except in CI, where that is a failure."""
+    from bench.postgres_server import PostgresServer, installed
+
+    if not installed():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; .ci/run installs it "
+                        "(scripts/postgres_throwaway.sh install)")
+        pytest.skip("PostgreSQL not installed: scripts/postgres_throwaway.sh install")
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path) -> str:
+    """An empty records database: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/records.db"
+    return request.getfixturevalue("postgres_server").new_database()

@@ -14,7 +14,7 @@ from serve.ui.common import browser_language, pick_language
 from tests.helpers import free_port, password
 
 USERS = {"olga": "officer", "oscar": "officer", "tina": "trainee", "tom": "trainee",
-         "tess": "trainee", "trev": "trainer"}
+         "tess": "trainee", "trev": "trainer", "ida": "analyst"}
 
 
 
@@ -165,7 +165,7 @@ def test_save_case_then_history_finds_it_for_its_officer_only(server, clients, p
     assert case["shipment_ref"] == "AWB-777-001" and case["label"] == "ivory_carving"
     assert case["officer"] == "olga" and case["model_version"]
     assert case["prediction"]["label"] == "ivory_carving"
-    assert ctx.photos.exists(case["photo_sha256"])
+    assert [ctx.photos.exists(sha) for sha in case["photos"]] == [True]
     count, table, files = olga.predict("AWB-777", "", "", "", "", api_name="/history")
     rows = table["value"]["data"]
     assert [r[0] for r in rows] == [case["id"]] and "AWB-777-001" in rows[0]
@@ -275,9 +275,9 @@ def test_a_tab_handler_can_be_called_alone(server):
 
     ctx, _, _ = server
     with pytest.raises(gr.Error, match="may not view cases"):
-        HistoryHandlers(ctx).history("", "", "", "", "", gr.Request(username="tina"))
+        HistoryHandlers(ctx).history("", "", "", "", "", request=gr.Request(username="tina"))
     count, table, files = HistoryHandlers(ctx).history("", "", "", "", "",
-                                                       gr.Request(username="oscar"))
+                                                       request=gr.Request(username="oscar"))
     assert table["visible"] is True and len(files) == 2
 
 
@@ -294,7 +294,8 @@ def page_load(demo, username: str, accept_language: str | None = None) -> dict:
 @pytest.mark.parametrize("user,tabs", [
     ("tina", {"identify", "quiz"}),
     ("olga", {"identify", "history", "quiz"}),
-    ("trev", {"identify", "history", "quiz", "cohort", "trainer"}),
+    ("trev", {"identify", "history", "quiz", "cohort", "trainer", "analyst"}),
+    ("ida", {"history", "analyst"}),
 ])
 def test_tabs_shown_per_role_on_page_load(server, user, tabs):
     import gradio as gr

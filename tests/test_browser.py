@@ -181,6 +181,8 @@ def test_officer_identifies_a_photo_saves_a_case_and_finds_it_in_history(app, ne
     assert saved.inner_text() == t("app.case.saved", id=case.id, action=t("app.case.action.detained"),
                                    name=name)
     assert (case.label, case.action.value, case.model_version) == (label, "detained", version)
+    # the seizure form's defaults: today, and the model's answer as the commodity
+    assert case.seizure.commodity == label and case.seizure.seizure_date == case.created_at.date()
 
     # ... and find it in the history.
     page.get_by_role("tab", name=t("app.tab.history"), exact=True).click()
@@ -189,8 +191,8 @@ def test_officer_identifies_a_photo_saves_a_case_and_finds_it_in_history(app, ne
     page.get_by_text(t("app.history.count", count=1), exact=True).wait_for()
     (hist,) = grid_rows(page, t("app.history.table.label"))
     assert hist[0] == str(case.id) and hist[2:8] == [
-        "olga", shipment, t("app.case.action.detained"), name, t("app.identify.result.identified"), version]
-    assert hist[8] == "Carved figure; base shows cross-hatching."
+        "olga", shipment, t("app.case.action.detained"), name, name, t("app.identify.result.identified")]
+    assert hist[8:] == ["", "", version, "Carved figure; base shows cross-hatching."]
     screenshot(page, "history", until=block(page, t("app.history.downloads.label")))
 
 

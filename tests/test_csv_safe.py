@@ -56,12 +56,13 @@ def test_every_csv_writer_uses_the_one_guard():
 
 
 def test_case_export_guards_leading_blanks(tmp_path):
+    from serve.records.export import cases_csv
     from serve.records.store import Store
 
     store = Store.open(f"sqlite:///{tmp_path / 'r.db'}", bcrypt_rounds=4)
     store.add_user("olga", "officer", "a-long-enough-password-1")
     store.add_case(officer="olga", action="detained", label="tiger", decision="identified",
                    prediction={}, model_version="v1", shipment_ref="\n=cmd", note="\uff1d1")
-    rows = list(csv.DictReader(io.StringIO(store.export_cases_csv())))
+    rows = list(csv.DictReader(io.StringIO(cases_csv(store.list_cases(), lambda e: None))))
     assert rows[0]["shipment_ref"] == "'\n=cmd" and rows[0]["note"] == "'\uff1d1"
     store.close()

@@ -63,7 +63,7 @@ def app(tmp_path_factory, model_bundle, photos_root):
     from gradio_client import Client, handle_file
 
     workdir = tmp_path_factory.mktemp("bombs")
-    server = Server(model_bundle, photos_root, USERS, workdir)
+    server = Server.fresh(model_bundle, photos_root, USERS, workdir)
     server.start()
     clients = {name: Client(server.url, auth=(name, password(name)), verbose=False,
                             httpx_kwargs={"timeout": 300}) for name in USERS}

@@ -92,7 +92,8 @@ def test_handlers_step_back_and_save_a_case_without_a_photo(panel):
         panel.answer("", False, fewer, None, request("olga"))  # no answer chosen
     text, case = panel.save("", False, answers, "red_sanders", "AWB-KEY-1", "billets", "detained", request("olga"))
     assert case["label"] == "red_sanders" and case["decision"] == "key"
-    assert case["model_version"] == NO_MODEL and case["photo_sha256"] is None
+    assert case["model_version"] == NO_MODEL and case["photos"] == []
+    assert case["commodity"] == "red_sanders"  # the key's answer is the seizure's commodity
     saved = case["prediction"]["key"]
     assert saved["answers"] == answers and saved["chosen"] == "red_sanders" and not saved["used_photo"]
     assert str(case["id"]) in text
@@ -121,7 +122,7 @@ def test_key_starts_from_the_photos_scores_and_saves_the_photo(panel, photos_roo
     assert state["used_photo"] and "ivory_carving" in [x["id"] for x in state["short_list"]]
     result = panel.api_save(ident.sha256, answers, "ivory_carving", "AWB-KEY-2", "", "referred", request("olga"))
     case = result["case"]
-    assert case["photo_sha256"] == ident.sha256 and case["model_version"] == ident.model_version
+    assert case["photos"] == [ident.sha256] and case["model_version"] == ident.model_version
     assert case["prediction"]["key"]["used_photo"] and case["prediction"]["label"] == ident.decision.label
     assert panel.ctx.photos.find(ident.sha256) is not None
 

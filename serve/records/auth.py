@@ -31,6 +31,7 @@ class Role(StrEnum):
     TRAINEE = "trainee"
     TRAINER = "trainer"
     ADMIN = "admin"
+    ANALYST = "analyst"  # reads and exports every seizure record; no training rights
 
 
 class Permission(StrEnum):
@@ -38,6 +39,8 @@ class Permission(StrEnum):
     LOG_CASE = "log_case"
     VIEW_OWN_CASES = "view_own_cases"
     VIEW_ALL_CASES = "view_all_cases"
+    CONFIRM_CASES = "confirm_cases"
+    ANALYSE_SEIZURES = "analyse_seizures"
     TAKE_QUIZ = "take_quiz"
     VIEW_COHORT = "view_cohort"
     EDIT_CATALOGUE = "edit_catalogue"
@@ -53,6 +56,8 @@ ACTIONS: Mapping[Permission, str] = {
     Permission.LOG_CASE: "log cases",
     Permission.VIEW_OWN_CASES: "view their own cases",
     Permission.VIEW_ALL_CASES: "view every officer's cases",
+    Permission.CONFIRM_CASES: "record expert or laboratory confirmations",
+    Permission.ANALYSE_SEIZURES: "analyse seizure records",
     Permission.TAKE_QUIZ: "take quizzes",
     Permission.VIEW_COHORT: "view the cohort's quiz results",
     Permission.EDIT_CATALOGUE: "edit the species catalogue",
@@ -69,6 +74,7 @@ PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         Permission.IDENTIFY, Permission.LOG_CASE, Permission.VIEW_OWN_CASES, Permission.TAKE_QUIZ,
     }),
     Role.TRAINEE: frozenset({Permission.TAKE_QUIZ, Permission.IDENTIFY}),
+    Role.ANALYST: frozenset({Permission.VIEW_ALL_CASES, Permission.ANALYSE_SEIZURES}),
 }
 
 
@@ -105,6 +111,15 @@ def can(who: HasRole | Role | str | None, permission: Permission) -> bool:
         return False
     role = parse_role(who if isinstance(who, (Role, str)) else who.role)
     return Permission(permission) in PERMISSIONS[role]
+
+
+def may_edit_case(user: HasRole | None, officer: str) -> bool:
+    """The officer who logged a case may correct its seizure fields; so may those who
+    confirm cases (trainers, admins). Analysts read, never write."""
+    if user is None:
+        return False
+    return ((user.name == officer and can(user, Permission.LOG_CASE))
+            or can(user, Permission.CONFIRM_CASES))
 
 
 def require(user: HasRole | None, permission: Permission) -> None:

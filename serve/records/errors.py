@@ -20,3 +20,9 @@ class AlreadyAnswered(RecordError):
 
 class QuizClosed(RecordError):
     """The quiz was finished; start a new one."""
+
+
+class DatabaseUnavailable(RecordError):
+    """The database server did not answer (down, restarting, unreachable, or locked past
+    the busy timeout). The request did not complete (a write whose commit was cut off may
+    or may not have landed); the next request reconnects."""

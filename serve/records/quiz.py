@@ -1,6 +1,6 @@
 """Quiz sessions, answers, spaced-repetition memory and certificates: the trainee's
-part of the records store, mixed into `serve.records.store.Store` (same engine, same rules:
-each method is one short transaction returning frozen records)."""
+part of the records store (same database, same rules as the other parts: each method is
+one short transaction returning frozen records)."""
 from __future__ import annotations
 
 import json
@@ -16,6 +16,8 @@ from serve.records.errors import AlreadyAnswered, NotFound, QuizClosed
 from serve.records.schema import (Certificate, CertificateRow, MemoryRow, QuizAnswer, QuizAnswerRow,
                                   QuizQuestionRow, QuizQuestionSpec, QuizSession, QuizSessionRow)
 from serve.records.checks import aware, check_id, check_json, check_text, now
+from serve.records.database import Database
+from serve.records.users import existing_user
 
 
 def _own_session(s: Session, session_id: int, trainee: str, verb: str) -> QuizSessionRow:
@@ -30,7 +32,8 @@ def _own_session(s: Session, session_id: int, trainee: str, verb: str) -> QuizSe
 
 
 class QuizRecords:
-    """Needs `_read`, `_write` and `_user_row` from the store it is mixed into."""
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # --- quiz -------------------------------------------------------------------------
 
@@ -43,8 +46,8 @@ class QuizRecords:
                   check_text(q.answer, f"question {i} answer", max_len=200, required=True),
                   q.answer if q.class_id is None else q.class_id)
                  for i, q in enumerate(questions)]
-        with self._write.begin() as s:
-            self._user_row(s, trainee, "trainee")
+        with self._db.writing() as s:
+            existing_user(s, trainee, "trainee")
             sess = QuizSessionRow(trainee=trainee, syllabus=syllabus, length=len(specs),
                                   started_at=now())
             s.add(sess)
@@ -57,12 +60,12 @@ class QuizRecords:
             return sess.record(rows)
 
     def get_quiz(self, session_id: int) -> QuizSession | None:
-        with self._read() as s:
+        with self._db.reading() as s:
             sess = s.get(QuizSessionRow, check_id(session_id, "quiz id"))
             return self._quiz_record(s, sess) if sess else None
 
     def quizzes_of(self, trainee: str) -> list[QuizSession]:
-        with self._read() as s:
+        with self._db.reading() as s:
             q = select(QuizSessionRow).where(QuizSessionRow.trainee == trainee)
             return [self._quiz_record(s, r) for r in s.scalars(q.order_by(QuizSessionRow.id))]
 
@@ -73,7 +76,7 @@ class QuizRecords:
         chosen = check_text(chosen, "chosen answer", max_len=200)
         question_id, session_id = check_id(question_id, "question id"), check_id(session_id, "quiz id")
         try:
-            with self._write.begin() as s:
+            with self._db.writing() as s:
                 q = s.get(QuizQuestionRow, question_id)
                 if q is None:
                     raise NotFound(f"no quiz question {question_id!r}")
@@ -102,7 +105,7 @@ class QuizRecords:
 
     def finish_quiz(self, session_id: int, trainee: str) -> QuizSession:
         """Close a quiz (idempotent); later answers raise `QuizClosed`."""
-        with self._write.begin() as s:
+        with self._db.writing() as s:
             sess = _own_session(s, session_id, trainee, "finish")
             if sess.finished_at is None:
                 sess.finished_at = now()
@@ -113,7 +116,7 @@ class QuizRecords:
         q = (select(QuizSessionRow.id).where(QuizSessionRow.trainee == trainee,
                                              QuizSessionRow.finished_at.is_(None))
              .order_by(QuizSessionRow.id))
-        with self._read() as s:
+        with self._db.reading() as s:
             return list(s.scalars(q))
 
     def shown_photos(self, trainee: str) -> dict[str, int]:
@@ -122,7 +125,7 @@ class QuizRecords:
              .join(QuizSessionRow, QuizQuestionRow.session_id == QuizSessionRow.id)
              .where(QuizSessionRow.trainee == trainee).order_by(QuizQuestionRow.session_id))
         first: dict[str, int] = {}
-        with self._read() as s:
+        with self._db.reading() as s:
             for public, session_id in s.execute(q):
                 photo = (public or {}).get("photo_id")
                 if photo:
@@ -141,7 +144,7 @@ class QuizRecords:
         q = (select(QuizAnswerRow, QuizQuestionRow)
              .join(QuizQuestionRow, QuizAnswerRow.question_id == QuizQuestionRow.id)
              .where(*where).order_by(QuizAnswerRow.answered_at, QuizAnswerRow.id))
-        with self._read() as s:
+        with self._db.reading() as s:
             return [a.record(q) for a, q in s.execute(q)]
 
     @staticmethod
@@ -153,12 +156,12 @@ class QuizRecords:
     # --- spaced-repetition memory (opaque JSON text per trainee and key) ---------------
 
     def get_memory(self, trainee: str, key: str) -> str | None:
-        with self._read() as s:
+        with self._db.reading() as s:
             row = s.get(MemoryRow, (trainee, key))
             return row.state if row else None
 
     def memory_of(self, trainee: str) -> dict[str, str]:
-        with self._read() as s:
+        with self._db.reading() as s:
             q = select(MemoryRow).where(MemoryRow.trainee == trainee)
             return {r.key: r.state for r in s.scalars(q)}
 
@@ -172,8 +175,8 @@ class QuizRecords:
                              f"{str(state)[:80]!r}; pass json.dumps(...)") from None
         for attempt in (1, 2):  # a concurrent first insert (PostgreSQL) wins; then update
             try:
-                with self._write.begin() as s:
-                    self._user_row(s, trainee, "trainee")
+                with self._db.writing() as s:
+                    existing_user(s, trainee, "trainee")
                     row = s.get(MemoryRow, (trainee, key))
                     if row is None:
                         s.add(MemoryRow(trainee=trainee, key=key, state=state, updated_at=now()))
@@ -191,18 +194,18 @@ class QuizRecords:
         row = CertificateRow(trainee=trainee, issued_at=now(),
                              syllabus=check_text(syllabus, "syllabus", max_len=200, required=True),
                              score=check_json(dict(score), "score"))
-        with self._write.begin() as s:
-            self._user_row(s, trainee, "trainee")
+        with self._db.writing() as s:
+            existing_user(s, trainee, "trainee")
             s.add(row)
             s.flush()
             return row.record()
 
     def get_certificate(self, certificate_id: int) -> Certificate | None:
-        with self._read() as s:
+        with self._db.reading() as s:
             row = s.get(CertificateRow, check_id(certificate_id, "certificate id"))
             return row.record() if row else None
 
     def certificates_of(self, trainee: str) -> list[Certificate]:
-        with self._read() as s:
+        with self._db.reading() as s:
             q = select(CertificateRow).where(CertificateRow.trainee == trainee)
             return [r.record() for r in s.scalars(q.order_by(CertificateRow.issued_at))]

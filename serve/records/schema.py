@@ -6,32 +6,29 @@ Each table has two faces:
 * a frozen dataclass (`User`, `Case`, ...), the only thing callers ever see;
   `row.record()` converts one into the other while its session is still open.
 
-Only portable column types are used (String, Text, Integer, Boolean, DateTime, JSON),
-so the same schema runs on SQLite and PostgreSQL. Times are stored as naive UTC and
-come back timezone-aware (UTC).
+The column types they share are in `serve.records.columns`; the seizure record (cases
+and their photos) in `serve.records.case_schema`, re-exported here.
+
+Version history (`serve.records.migrations` brings an older database up to date):
+  1  users, cases, quizzes, memory, certificates, audit log, photos.
+  2  cases become seizure records (seizure fields, several photos in `case_photos`,
+     confirmation); the `analyst` role.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from enum import StrEnum
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Mapping
 
-from sqlalchemy import (JSON, Boolean, DateTime, Enum, ForeignKey, Integer, String, Text,
-                        TypeDecorator, UniqueConstraint)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
 
 from serve.records.auth import Role
+from serve.records.case_schema import (Case, CaseAction, CasePhoto, CasePhotoRow,  # noqa: F401
+                                       CaseRow, PhotoReview)
+from serve.records.columns import NAME, Base, UTCDateTime, enum_column
 
-SCHEMA_VERSION = 1
-
-
-class CaseAction(StrEnum):
-    """What the officer did with the shipment."""
-
-    RELEASED = "released"
-    DETAINED = "detained"
-    REFERRED = "referred"
+SCHEMA_VERSION = 2
 
 
 # --- typed records (what callers get) --------------------------------------------------
@@ -43,28 +40,6 @@ class User:
     language: str
     created_at: datetime
     weak_password: bool  # set when the password was chosen; the hash is never exposed
-
-
-@dataclass(frozen=True)
-class Case:
-    id: int
-    created_at: datetime
-    officer: str
-    shipment_ref: str
-    note: str
-    action: CaseAction
-    photo_sha256: str | None
-    model_version: str
-    prediction: dict[str, Any]
-    label: str
-    decision: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (ISO time, enum as its value)."""
-        d = asdict(self)
-        d["created_at"] = self.created_at.isoformat()
-        d["action"] = self.action.value
-        return d
 
 
 @dataclass(frozen=True)
@@ -156,37 +131,6 @@ class PhotoMatch:
 
 # --- tables ---------------------------------------------------------------------------
 
-class UTCDateTime(TypeDecorator):
-    """Aware datetimes in, aware UTC datetimes out; stored naive UTC (portable)."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}; pass a timezone-aware one")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=timezone.utc)
-
-
-def _enum(cls: type[StrEnum], name: str) -> Enum:
-    # Stored as its value in a VARCHAR with a CHECK constraint: no native ENUM type,
-    # so adding a member later needs no PostgreSQL type migration.
-    return Enum(cls, name=name, native_enum=False, create_constraint=True, length=16,
-                values_callable=lambda members: [m.value for m in members])
-
-
-NAME = String(64)  # user names; foreign keys point at users.name
-
-
-class Base(DeclarativeBase):
-    pass
-
-
 class SchemaInfoRow(Base):
     __tablename__ = "schema_info"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -196,7 +140,7 @@ class SchemaInfoRow(Base):
 class UserRow(Base):
     __tablename__ = "users"
     name: Mapped[str] = mapped_column(NAME, primary_key=True)
-    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
     password_hash: Mapped[str] = mapped_column(String(100))
     weak_password: Mapped[bool] = mapped_column(Boolean, default=False)
     language: Mapped[str] = mapped_column(String(16), default="en")
@@ -205,26 +149,6 @@ class UserRow(Base):
     def record(self) -> User:
         return User(self.name, Role(self.role), self.language, self.created_at,
                     bool(self.weak_password))
-
-
-class CaseRow(Base):
-    __tablename__ = "cases"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    officer: Mapped[str] = mapped_column(NAME, ForeignKey("users.name"), index=True)
-    shipment_ref: Mapped[str] = mapped_column(String(200), default="")
-    note: Mapped[str] = mapped_column(Text, default="")
-    action: Mapped[CaseAction] = mapped_column(_enum(CaseAction, "case_action"), index=True)
-    photo_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    model_version: Mapped[str] = mapped_column(String(100))
-    prediction: Mapped[dict] = mapped_column(JSON)
-    label: Mapped[str] = mapped_column(String(200), index=True)
-    decision: Mapped[str] = mapped_column(String(50))
-
-    def record(self) -> Case:
-        return Case(self.id, self.created_at, self.officer, self.shipment_ref, self.note,
-                    CaseAction(self.action), self.photo_sha256, self.model_version,
-                    dict(self.prediction or {}), self.label, self.decision)
 
 
 class QuizSessionRow(Base):
@@ -340,9 +264,9 @@ AUDIT_GUARD_SQLITE = (
     "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
 )
 
-# PostgreSQL equivalent (applied by Store.open on PostgreSQL; not exercised by the test
-# suite, which has no server). A stronger alternative is to run the app as a role that
-# was never granted UPDATE/DELETE:  REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM app;
+# PostgreSQL equivalent (applied by Store.open on PostgreSQL; tested in the `postgres`
+# tier). A stronger alternative is to run the app as a role that was never granted
+# UPDATE/DELETE:  REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM app;
 AUDIT_GUARD_POSTGRESQL = (
     "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
     "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",

@@ -14,6 +14,7 @@ from serve.records.checks import check_int
 from serve.records.auth import Permission
 from serve.i18n import t
 from serve.quiz.service import CERT_THRESHOLD, CohortReport
+from serve.records.seizure_stats import model_wrong
 from serve.ui.common import Texts, enter, namer, user_errors
 
 MAX_DAYS = 100 * 366  # a report reaches back at most a century
@@ -86,7 +87,22 @@ class CohortHandlers:
             gr.update(value=accuracy_figure(report, name_of, lang) if report.per_class else None,
                       visible=bool(report.per_class)),
             [self.ctx.exports.write(user.name, "cohort", "csv", cohort_csv(report, name_of))],
+            self.model_wrong(lang),
         )
+
+    def model_wrong(self, lang: str):
+        """Confirmed cases the model got wrong, newest confirmation first: the examples
+        trainers should look at first (their photos wait in the Trainer tab's queue)."""
+        catalogue = self.ctx.catalogue()
+        group_of = lambda entry: getattr(catalogue.get(entry), "group", None)  # noqa: E731
+        name_of = namer(catalogue, lang)
+        wrong = model_wrong(self.ctx.store.list_cases(confirmed=True, limit=None), group_of)
+        rows = [[c.id, c.day.isoformat(), name_of(c.label), name_of(c.confirmation.entry),
+                 t(f"seizures.confirmation_method.{c.confirmation.method.value}", lang),
+                 c.confirmation.confirmed_by] for c in wrong[:50]]
+        headers = [t(f"seizures.cohort.col.{k}", lang)
+                   for k in ("case", "day", "model", "confirmed", "method", "by")]
+        return gr.update(value={"headers": headers, "data": rows}, visible=bool(rows))
 
 
 def build_cohort_tab(ctx, texts: Texts) -> CohortHandlers:
@@ -108,6 +124,8 @@ def build_cohort_tab(ctx, texts: Texts) -> CohortHandlers:
     files = texts.label(gr.File(file_count="multiple", interactive=False),
                         "app.cohort.downloads.label")
 
-    run.click(h.cohort, [threshold, days], [text, classes, pairs, trainees, plot, files],
+    wrong = texts.label(gr.Dataframe(interactive=False, visible=False),
+                        "seizures.cohort.wrong.label")
+    run.click(h.cohort, [threshold, days], [text, classes, pairs, trainees, plot, files, wrong],
               api_name="cohort")
     return h

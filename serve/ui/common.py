@@ -21,6 +21,7 @@ from species_data.images import ImageDecodeError, decode_image
 from serve.records.auth import Permission, PermissionDenied, can
 from serve.i18n import LANGUAGES, normalise_language, t
 from serve.quiz.engine import QuizError
+from serve.records.errors import DatabaseUnavailable
 from serve.records.store import RecordError
 from serve.records.schema import User
 
@@ -103,6 +104,8 @@ def user_errors(lang: str) -> Iterator[None]:
         raise denied(lang, exc) from None
     except ImageDecodeError as exc:
         raise error(lang, "app.error.bad_image", name=exc.name, reason=exc.reason) from None
+    except DatabaseUnavailable as exc:  # a database server down or restarting
+        raise error(lang, "seizures.error.database", detail=str(exc)) from None
     except (QuizError, RecordError, ValueError, FileNotFoundError) as exc:
         raise error(lang, "app.error.invalid", detail=str(exc)) from None
 

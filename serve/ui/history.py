@@ -1,22 +1,33 @@
-"""History tab: the officer's own cases (trainers and admins: everyone's), filtered by
-text, species, action and date range, exported as CSV and JSON.
+"""History tab: the officer's own seizure records (trainers, admins and analysts:
+everyone's), filtered by text, species, action, seizure dates and country, exported as
+CSV and JSON (docs/seizure_schema.md's columns); and the case panel to open one case,
+correct its seizure fields, or record a confirmation (`serve/ui/case_edit.py`).
 
-Endpoint `history(text, label, action, since, until)` -> (count text, table, export files).
-Dates are YYYY-MM-DD in UTC; `until` is included (the whole day).
+Endpoint `history(text, label, action, since, until, country)` -> (count text, table,
+export files). Dates are seizure dates, YYYY-MM-DD; `until` is included. The table marks
+where the model's tentative answer and the confirmed identity differ.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date
 from typing import Any
 
 import gradio as gr
 
 from serve.records.auth import Permission, can
+from serve.records.export import cases_csv, cases_json
 from serve.i18n import t
 from serve.records.schema import CaseAction
-from serve.ui.common import Texts, enter, error, namer, user_errors
+from serve.records.seizure import ConfirmationMethod, outcome
+from serve.ui.case_edit import CaseEditHandlers
+from serve.ui.common import Texts, enter, error, namer, option_list, user_errors
+from serve.ui.seizure_form import build_seizure_inputs, catalogue_choices
 
-COLUMNS = ("id", "date", "officer", "shipment", "action", "species", "decision", "model", "note")
+COLUMNS = ("app.history.col.id", "app.history.col.date", "app.history.col.officer",
+           "app.history.col.shipment", "app.history.col.action", "seizures.history.col.commodity",
+           "app.history.col.species", "app.history.col.decision",
+           "seizures.history.col.confirmed", "seizures.history.col.differs",
+           "app.history.col.model", "app.history.col.note")
 
 
 def parse_day(value: str | None, lang: str) -> date | None:
@@ -30,19 +41,17 @@ def parse_day(value: str | None, lang: str) -> date | None:
 
 
 def case_filters(user, text: str, label: str, action: str, since: str, until: str,
-                 lang: str) -> dict[str, Any]:
+                 lang: str, country: str | None = None) -> dict[str, Any]:
     """`Store.list_cases` keyword arguments; officers only ever see their own cases."""
-    start, end = parse_day(since, lang), parse_day(until, lang)
-    filters: dict[str, Any] = {
+    return {
         "officer": None if can(user, Permission.VIEW_ALL_CASES) else user.name,
         "text": (text or "").strip() or None,
         "label": label or None,
         "action": action or None,
-        "since": None if start is None else datetime.combine(start, time(), timezone.utc),
-        "until": None if end is None else datetime.combine(end + timedelta(days=1), time(),
-                                                           timezone.utc),
+        "seized_from": parse_day(since, lang),
+        "seized_to": parse_day(until, lang),
+        "country": (country or "").strip() or None,
     }
-    return filters
 
 
 class HistoryHandlers:
@@ -52,22 +61,33 @@ class HistoryHandlers:
         self.ctx = ctx
 
     def history(self, text_value, label_value, action_value, since_value, until_value,
-                request: gr.Request):
+                country_value=None, request: gr.Request = None):
         """Cases matching the filters -> (count, table, [CSV, JSON] files)."""
         user, lang = enter(self.ctx, request, Permission.VIEW_OWN_CASES, Permission.VIEW_ALL_CASES)
+        catalogue = self.ctx.catalogue()
+        group_of = lambda entry: getattr(catalogue.get(entry), "group", None)  # noqa: E731
         with user_errors(lang):
             filters = case_filters(user, text_value, label_value, action_value, since_value,
-                                   until_value, lang)
+                                   until_value, lang, country_value)
             cases = self.ctx.store.list_cases(**filters, limit=None)
-            csv_text = self.ctx.store.export_cases_csv(**filters)
-            json_text = self.ctx.store.export_cases_json(**filters)
-        name_of = namer(self.ctx.catalogue(), lang)
-        rows = [[c.id, f"{c.created_at:%Y-%m-%d %H:%M}", c.officer, c.shipment_ref,
-                 t(f"app.case.action.{c.action.value}", lang), name_of(c.label),
+            csv_text, json_text = cases_csv(cases, group_of), cases_json(cases, group_of)
+        name_of = namer(catalogue, lang)
+        yes = t("app.yes", lang)
+
+        def differs(c) -> str:
+            if c.confirmation is None:
+                return ""
+            wrong = outcome(c.decision, c.label, c.confirmation.entry, group_of).value == "wrong"
+            return f"⚠️ {yes}" if wrong else ""
+
+        rows = [[c.id, c.day.isoformat(), c.officer, c.shipment_ref,
+                 t(f"app.case.action.{c.action.value}", lang),
+                 name_of(c.seizure.commodity) if c.seizure.commodity else "", name_of(c.label),
                  t(f"app.identify.result.{c.decision}", lang)
                  if c.decision in ("identified", "group", "unknown") else c.decision,
+                 name_of(c.confirmation.entry) if c.confirmation else "", differs(c),
                  c.model_version, c.note] for c in cases]
-        headers = [t(f"app.history.col.{k}", lang) for k in COLUMNS]
+        headers = [t(k, lang) for k in COLUMNS]
         export = self.ctx.exports.write
         files = [export(user.name, "cases", "csv", csv_text), export(user.name, "cases", "json", json_text)]
         return (t("app.history.count", lang, count=len(cases)),
@@ -95,6 +115,7 @@ def build_history_tab(ctx, texts: Texts) -> HistoryHandlers:
     with gr.Row():
         since = texts.label(gr.Textbox(max_length=10), "app.history.since.label")
         until = texts.label(gr.Textbox(max_length=10), "app.history.until.label")
+        country = texts.label(gr.Textbox(max_length=2), "seizures.history.country.label")
         search = texts.value(gr.Button(variant="primary"), "app.history.search")
     count = gr.Markdown()
     table = texts.label(gr.Dataframe(interactive=False, wrap=True, visible=False),
@@ -102,6 +123,43 @@ def build_history_tab(ctx, texts: Texts) -> HistoryHandlers:
     exports = texts.label(gr.File(file_count="multiple", interactive=False),
                           "app.history.downloads.label")
 
-    search.click(h.history, [text, label, action, since, until], [count, table, exports],
-                 api_name="history")
+    search.click(h.history, [text, label, action, since, until, country],
+                 [count, table, exports], api_name="history")
+    build_case_panel(ctx, texts)
     return h
+
+
+def build_case_panel(ctx, texts: Texts) -> CaseEditHandlers:
+    """Open one case, correct its seizure fields, or (trainers, admins) confirm it."""
+    e = CaseEditHandlers(ctx)
+    with gr.Accordion(open=False) as panel:
+        with gr.Row():
+            case_id = texts.label(gr.Textbox(max_length=12, scale=1), "seizures.edit.case.label")
+            open_btn = texts.value(gr.Button(scale=1), "seizures.edit.open")
+        summary = gr.Markdown()
+        inputs = build_seizure_inputs(texts, lambda lang: catalogue_choices(ctx, lang))
+        save_btn = texts.value(gr.Button(), "seizures.edit.save")
+        saved = gr.Markdown()
+        with gr.Group() as confirm_box:
+            texts.value(gr.Markdown(), "seizures.confirm.heading", markup="#### {}")
+            with gr.Row():
+                entry = texts.choices(gr.Dropdown(choices=[("", "")], value="",
+                                                  allow_custom_value=True),
+                                      "seizures.confirm.entry.label",
+                                      lambda lang: catalogue_choices(ctx, lang))
+                method = texts.choices(
+                    gr.Dropdown(choices=[m.value for m in ConfirmationMethod], value="morphology"),
+                    "seizures.confirm.method.label",
+                    option_list("seizures.confirmation_method.",
+                                [m.value for m in ConfirmationMethod]))
+                day = texts.label(gr.Textbox(max_length=10), "seizures.confirm.date.label")
+                reference = texts.label(gr.Textbox(max_length=200),
+                                        "seizures.confirm.reference.label")
+            confirm_btn = texts.value(gr.Button(variant="primary"), "seizures.confirm.save")
+        texts.section(confirm_box, None, visible=lambda u: can(u, Permission.CONFIRM_CASES))
+    texts.section(panel, "seizures.edit.heading", visible=lambda u: True)
+    open_btn.click(e.case_open, [case_id], [summary, *inputs], api_name="case_open")
+    save_btn.click(e.case_update, [case_id, *inputs], [saved], api_name="case_update")
+    confirm_btn.click(e.case_confirm, [case_id, entry, method, day, reference], [summary],
+                      api_name="case_confirm")
+    return e

@@ -1,7 +1,7 @@
 """Identify tab: photos in, decision + advice + species sheet + heat map out; save a case.
 
 Endpoints: `identify` (files -> JSON results) and `save_case` (photo sha, shipment ref,
-note, action -> confirmation). Rendering the table, details and heat map are private
+note, action, photos, seizure fields -> confirmation; `serve/ui/case_save.py`). Rendering the table, details and heat map are private
 follow-up steps of the page. Identifications are kept on the server (`Recent`, per
 user) so that a case is saved with the server's own prediction, never one sent back
 by the browser; identifying itself writes nothing.
@@ -17,8 +17,6 @@ from typing import Any
 
 import gradio as gr
 
-from species_data.images import content_hash
-
 from serve.csv_safe import csv_text
 from serve.records.auth import Permission, can
 from serve.identify.decisions import DecisionKind, advice, strictest_appendix
@@ -27,7 +25,9 @@ from serve.i18n import t
 from serve.identify.predictor import Failure, Identification
 from serve.records.schema import CaseAction
 from serve.identify.species_card import appendix_text, card_markdown, lookalike_pairs_html, separating_checks
+from serve.ui.case_save import CaseSaveHandlers
 from serve.ui.photo_input import photo_input
+from serve.ui.seizure_form import build_seizure_inputs, catalogue_choices
 from serve.ui.common import Texts, enter, error, namer, option_list, user_errors
 from serve.ui.key import KeyPanel
 
@@ -105,12 +105,6 @@ def _csv(results: list[dict], failures: list[dict]) -> str:
     rows += [[f["name"], "", "failed", "", "", "", "", "", "", "", "", f["reason"]]
              for f in failures]
     return csv_text(CSV_COLUMNS, rows)
-
-
-def _line_breaks(text: str) -> str:
-    """Windows (CR LF) and old Mac (CR) line breaks as LF; other control characters are
-    refused by the store."""
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 class IdentifyHandlers:
@@ -249,40 +243,11 @@ class IdentifyHandlers:
             image = mapper.explain(path, class_id=label, name=ident.name).overlay(size=448)
         return gr.update(value=image, visible=True)
 
-    def save_case(self, sha, shipment_ref, note_text, action_value, request: gr.Request):
-        """Save the identified photo as a case -> (confirmation text, case as JSON)."""
-        user, lang = enter(self.ctx, request, Permission.LOG_CASE)
-        if not action_value:
-            raise error(lang, "app.error.no_action")
-        found = self.recent.get(user.name, sha or "")
-        if found is None:
-            raise error(lang, "app.error.unknown_photo")
-        ident, path = found
-        try:
-            data = Path(path).read_bytes()
-        except OSError:  # the upload was swept from Gradio's cache
-            raise error(lang, "app.error.unknown_photo") from None
-        if content_hash(data) != ident.sha256:  # not the bytes that were identified
-            raise error(lang, "app.error.unknown_photo")
-        with user_errors(lang):
-            photo_sha = self.ctx.photos.put(data)
-            d = ident.decision
-            prediction = dict(ident.to_dict(), probabilities=[[c, p] for c, p in ident.probabilities],
-                              original_size=list(ident.original_size))
-            case = self.ctx.store.add_case(
-                officer=user.name, action=action_value, label=d.label or d.group or "unknown",
-                decision=d.kind.value, prediction=prediction, model_version=ident.model_version,
-                shipment_ref=shipment_ref or "", note=_line_breaks(note_text or ""),
-                photo_sha256=photo_sha)
-            self.ctx.store.audit(user.name, "case.add", {"case": case.id, "photo": photo_sha})
-        name = namer(self.ctx.catalogue(), lang)(case.label)
-        return (t("app.case.saved", lang, id=case.id, action=t(f"app.case.action.{case.action.value}",
-                                                              lang), name=name), case.to_dict())
-
 
 def build_identify_tab(ctx, texts: Texts) -> IdentifyHandlers:
     """Lay out the tab and wire its events to an `IdentifyHandlers`, returned for tests."""
     h = IdentifyHandlers(ctx)
+    saver = CaseSaveHandlers(ctx, h.recent)
     texts.value(gr.Markdown(), "app.identify.intro")
     with gr.Row():
         files = texts.label(gr.File(file_count="multiple", file_types=["image"]),
@@ -317,6 +282,10 @@ def build_identify_tab(ctx, texts: Texts) -> IdentifyHandlers:
                                    "app.case.action.label",
                                    option_list("app.case.action.", [a.value for a in CaseAction]))
         note = texts.label(gr.Textbox(lines=2, max_length=10_000), "app.case.note.label")
+        case_photos = texts.label(gr.CheckboxGroup(choices=[]), "seizures.identify.photos.label")
+        with gr.Accordion(open=True) as seizure_box:
+            seizure_inputs = build_seizure_inputs(texts, lambda lang: catalogue_choices(ctx, lang))
+        texts.section(seizure_box, "seizures.form.heading", visible=lambda u: True)
         save = texts.value(gr.Button(), "app.case.save")
         saved = gr.Markdown()
         saved_json = gr.JSON(visible=False)
@@ -330,11 +299,13 @@ def build_identify_tab(ctx, texts: Texts) -> IdentifyHandlers:
               concurrency_id=CONCURRENCY).success(
         h.show_batch, [raw], [summary, table, downloads, selector],
         api_visibility="private").success(
+        saver.case_defaults, [selector, raw], [case_photos, *seizure_inputs],
+        api_visibility="private").success(
         h.show_detail, [selector], detail_out, api_visibility="private").success(
         h.show_heat, [selector], [heat], api_visibility="private", concurrency_id=CONCURRENCY)
     selector.input(h.show_detail, [selector], detail_out, api_visibility="private").success(
         h.show_heat, [selector], [heat], api_visibility="private", concurrency_id=CONCURRENCY)
-    save.click(h.save_case, [selector, shipment, note, action], [saved, saved_json],
-               api_name="save_case")
+    save.click(saver.save_case, [selector, shipment, note, action, case_photos, *seizure_inputs],
+               [saved, saved_json], api_name="save_case")
     key_panel.wire(selector, shipment, note, action)
     return h

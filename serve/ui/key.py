@@ -28,6 +28,7 @@ from species_data.images import content_hash
 from species_data.key import Attribute
 
 from serve.i18n import t
+from serve.records.seizure import Seizure
 from serve.identify.key import Key, KeyState, parse_answers
 from serve.identify.species_card import appendix_text
 from serve.records.auth import Permission
@@ -215,7 +216,8 @@ class KeyPanel:
             case = self.ctx.store.add_case(
                 officer=user.name, action=action, label=chosen, decision="key", prediction=prediction,
                 model_version=model_version, shipment_ref=shipment_ref or "", note=note or "",
-                photo_sha256=photo_sha)
+                photos=[photo_sha] if photo_sha else [],
+                seizure=Seizure(commodity=chosen).with_commodity(self.ctx.catalogue()))
             self.ctx.store.audit(user.name, "case.add", {"case": case.id, "photo": photo_sha, "key": True})
         return case
 

@@ -15,6 +15,7 @@ from species_data.catalogue import Appendix, Kind
 
 from serve.context import AppContext
 from serve.i18n import t
+from serve.ui.case_review import CaseReviewHandlers
 from serve.ui.trainer_checklist import build_checklist_section
 from serve.ui.trainer_handlers import TrainerHandlers
 from serve.ui.trainer_views import EntryForm
@@ -30,6 +31,7 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
     `texts` (a `serve.ui.common.Texts`): labels, buttons and sub-tab names are registered with it
     so the app re-renders them in each user's language; without it they are in `lang`."""
     h = TrainerHandlers(ctx, card_dir=card_dir, retrain_mode=retrain_mode)
+    cases = CaseReviewHandlers(ctx, h.quality_gate)
     L = lambda key, **kw: t(f"trainer.ui.{key}", lang, **kw)  # noqa: E731
     ids = list(ctx.catalogue().ids)
 
@@ -132,6 +134,22 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
                                     "col_reason", "col_sha"))
             flag_gallery = lab(gr.Gallery(columns=8, height=300), "flag_gallery")
 
+        # --- confirmed case photos (issue 19: confirmation closes the loop) --------------
+        with tab("tab_cases"):
+            md("cases_help")
+            cases_btn = btn("cases_refresh")
+            case_keys = gr.State([])
+            case_gallery = lab(gr.Gallery(columns=6, height=360), "cases_gallery")
+            case_rows = table("cases_table", ("col_case", "col_confirmed", "col_model",
+                                              "col_provenance", "col_sha"))
+            with gr.Row():
+                case_id = lab(gr.Textbox(scale=1), "cases_case")
+                case_sha = lab(gr.Textbox(scale=3), "selected_sha")
+                case_reason = lab(gr.Textbox(scale=3), "remove_reason")
+                accept_btn = btn("cases_accept", variant="primary", scale=1)
+                reject_btn = btn("cases_reject", variant="stop", scale=1)
+            case_status = gr.Markdown()
+
         # --- model ----------------------------------------------------------------------
         with tab("tab_model"):
             update_btn = btn("quick_update", variant="primary")
@@ -174,6 +192,15 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
     remove_btn.click(h.remove_photo, [sha_box, reason], [review_status], api_name="trainer_remove_photo")
     restore_btn.click(h.restore_photo, [sha_box], [review_status], api_name="trainer_restore_photo")
     noise_btn.click(h.label_noise, [class_pick], [flags, flag_gallery, noise_status], api_name="trainer_label_noise")
+    cases_btn.click(cases.review_queue, None, [case_gallery, case_rows, case_keys],
+                    api_name="trainer_case_queue")
+    case_gallery.select(cases.review_select, [case_keys], [case_id, case_sha],
+                        api_visibility="private")
+    case_rows.select(cases.review_select, [case_keys], [case_id, case_sha], api_visibility="private")
+    accept_btn.click(cases.review_accept, [case_id, case_sha], [case_status],
+                     api_name="trainer_case_accept")
+    reject_btn.click(cases.review_reject, [case_id, case_sha, case_reason], [case_status],
+                     api_name="trainer_case_reject")
     one = {"concurrency_limit": 1, "concurrency_id": "trainer_models"}  # model changes run one at a time
     update_btn.click(h.quick_update, None, [update_summary, comparison, confusion, candidate],
                      api_name="trainer_quick_update", **one)

@@ -143,7 +143,8 @@ class TrainerHandlers(ModelHandlers):
         return t("trainer.catalogue.saved", lang, id=mapping["id"]), history, gr.update(choices=self._class_choices())
 
     # --- photos --------------------------------------------------------------------------
-    def _gate(self) -> QualityGate:
+    def quality_gate(self) -> QualityGate:
+        """The upload quality gate, knowing every recorded photo and the published model's."""
         known = [KnownPhoto(p.sha256, p.class_id, p.phash, p.removed)
                  for p in self.ctx.store.all_photos(include_removed=True)]
         published = self._published()
@@ -187,7 +188,7 @@ class TrainerHandlers(ModelHandlers):
         items, verdicts = self._read_files(files, lang)
         if not items:
             raise gr.Error(t("trainer.upload.nothing", lang))
-        gate = self._gate()
+        gate = self.quality_gate()
         for name, data in items:
             v = gate.admit(name, data, class_id)
             if v.accepted:
