@@ -208,20 +208,23 @@ def new_page(browser):
 # --- what a person perceives --------------------------------------------------------------
 
 
-def axe_violations(page, context: str | None = None) -> list[str]:
+def axe_violations(page, context: str | None = None, allowed: dict[str, str] | None = None
+                   ) -> list[str]:
     """Serious and critical axe-core findings on the page (or inside `context`, a CSS
-    selector), minus GRADIO_OWN_VIOLATIONS, as "rule: target (summary)" lines."""
+    selector), minus GRADIO_OWN_VIOLATIONS and `allowed` (rule id -> target fragment), as
+    "rule: target (summary)" lines."""
     from axe_playwright_python.sync_playwright import Axe
 
+    known = {**GRADIO_OWN_VIOLATIONS, **(allowed or {})}
     results = Axe().run(page, context=context).response
     found = []
     for v in results["violations"]:
         if v["impact"] not in ("serious", "critical"):
             continue
-        allowed = GRADIO_OWN_VIOLATIONS.get(v["id"])
+        allowed_here = known.get(v["id"])
         for node in v["nodes"]:
             target = " ".join(map(str, node["target"]))
-            if allowed is None or allowed not in target:
+            if allowed_here is None or allowed_here not in target:
                 found.append(f"{v['id']}: {target} ({node['failureSummary'].splitlines()[-1].strip()})")
     return found
 

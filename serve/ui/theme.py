@@ -72,8 +72,8 @@ a.download-link, button.label-clear-button { display: inline-flex; align-items: 
   justify-content: center; }
 [role=tab], .tab-container button, .label-wrap, button.lg, a.lg, button.sm, a.sm {
   min-height: 44px; }
-fieldset label:has(input[type=radio]), fieldset label:has(input[type=checkbox]) {
-  min-height: 44px; }
+fieldset label:has(input[type=radio]), fieldset label:has(input[type=checkbox]),
+button.confidence-set { min-height: 44px; }
 .prose li > a { display: inline-block; min-height: 44px; padding: 10px 0; }
 
 /* Nothing cut: gallery captions and file names wrap instead of ending in "...". */
