@@ -216,6 +216,9 @@ def axe_violations(page, context: str | None = None, allowed: dict[str, str] | N
     from axe_playwright_python.sync_playwright import Axe
 
     known = {**GRADIO_OWN_VIOLATIONS, **(allowed or {})}
+    # Colours are read as drawn: let fades and other finite transitions end first.
+    page.wait_for_function("""() => document.getAnimations().every(a =>
+        a.effect.getTiming().iterations === Infinity || a.playState !== 'running')""")
     results = Axe().run(page, context=context).response
     found = []
     for v in results["violations"]:

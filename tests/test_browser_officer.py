@@ -107,7 +107,7 @@ def test_on_a_phone_the_verdict_is_on_screen_after_identify_and_a_case_saves_onc
     page.get_by_label(t("app.case.shipment.label"), exact=True).fill("AWB-PHONE-1")
     page.get_by_label(t("app.case.action.detained"), exact=True).check()
     page.get_by_role("button", name=t("app.case.save"), exact=True).click()
-    (case,) = wait_for_cases(ctx, "omar", 1)
+    (case,) = wait_for_cases(ctx, "omar", 1, page)
     done = page.get_by_role("button", name=t("app.case.saved_button", id=case.id), exact=True)
     done.wait_for()
     assert done.is_disabled()
@@ -118,7 +118,7 @@ def test_on_a_phone_the_verdict_is_on_screen_after_identify_and_a_case_saves_onc
     assert axe_violations(page) == []
 
 
-def wait_for_cases(ctx, officer: str, count: int, timeout_s: float = 60):
+def wait_for_cases(ctx, officer: str, count: int, page, timeout_s: float = 90):
     """The officer's cases once there are `count` of them (the page saves in the background)."""
     import time
 
@@ -127,9 +127,10 @@ def wait_for_cases(ctx, officer: str, count: int, timeout_s: float = 60):
         cases = ctx.store.list_cases(officer=officer)
         if len(cases) >= count:
             return cases
-        time.sleep(0.1)
+        page.wait_for_timeout(100)  # lets the page run while the database is polled
     pytest.fail(f"{officer} has {len(ctx.store.list_cases(officer=officer))} cases after "
-                f"{timeout_s} s; expected {count}")
+                f"{timeout_s} s; expected {count}; the page says "
+                f"{page.locator('.toast-body').all_inner_texts()}")
 
 
 # --- 2. laptop batch ---------------------------------------------------------------------
