@@ -3,9 +3,9 @@ model's scores and heat map out; save a case.
 
 The page is laid out for an officer at an inspection, often on a phone: right under
 Identify, the summary line (where the progress shows) and the verdict card (kind,
-headline, CITES action, first steps, Save case), which the page scrolls to; then the
-batch's results; then, folded, the species sheet, the model's scores for experts and
-the sources.
+headline, CITES action, first steps, Save case), which the page scrolls to; then "No
+match? Use the key" (`serve/ui/key.py`) and the batch's results; then, folded, the
+species sheet, the model's scores for experts and the sources.
 
 Endpoints: `identify` (files -> JSON results) and `save_case` (photo sha, shipment ref,
 note, action, photos, seizure fields -> confirmation; `serve/ui/case_save.py`).
