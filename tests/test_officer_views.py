@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from html import escape
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -90,6 +91,15 @@ def test_a_photo_that_is_not_recognised_names_nothing_and_shows_no_number(ctx):
     assert title == t("decision.unknown.not_recognised")
     assert "%" not in html and "Tiger" not in html  # the top class is not shown as an answer
     assert "<ol>" not in html  # no species sheet to follow
+
+
+def test_a_protected_class_not_ruled_out_is_the_short_title_and_the_details_follow(ctx):
+    r = result(ctx, CANNOT_RULE_OUT)
+    html = verdict_html(r, "en", ["a step"])
+    title = re.search(r'<h2[^>]*>([^<]+)</h2>', html).group(1)
+    assert title == "Cannot rule out Elephant ivory carving — treat the item as protected"
+    assert len(title) < len(r["advice"][0]) and escape(r["advice"][0]) in html  # the detail follows
+    assert "Bone carving" not in title  # the harmless look-alike is never the headline
 
 
 def test_the_card_shows_the_first_three_steps_and_the_cites_action(ctx):

@@ -72,6 +72,7 @@ a.download-link, button.label-clear-button { display: inline-flex; align-items: 
   justify-content: center; }
 [role=tab], .tab-container button, .label-wrap, button.lg, a.lg, button.sm, a.sm {
   min-height: 44px; }
+button.label-wrap { text-align: left; }  /* an accordion's label that wraps reads as text */
 fieldset label:has(input[type=radio]), fieldset label:has(input[type=checkbox]),
 button.confidence-set { min-height: 44px; }
 .prose li > a { display: inline-block; min-height: 44px; padding: 10px 0; }
@@ -86,6 +87,12 @@ button.confidence-set { min-height: 44px; }
 .json-node .value.string { color: #15803d !important; }
 .json-node .value.number { color: #1d4ed8 !important; }
 .json-node .value.bool, .json-node .value.null { color: #52525b !important; }
+
+/* On a phone a file's name takes a line of its own (not a 60 px column, letter by letter). */
+@media (max-width: 640px) {
+  .file-preview tr.file { display: flex; flex-wrap: wrap; align-items: center; }
+  .file-preview td.filename { flex: 1 1 100%%; }
+}
 
 /* A date field fits its column (Gradio's box is 247 px wide whatever the column). */
 .timebox input.time { min-width: 0; width: 100%%; }

@@ -42,6 +42,20 @@ def kind_badge(kind: str, lang: str, *, css: str = "verdict-kind") -> str:
             f'</span><span class="kind-word">{escape(t(f"app.identify.result.{kind}", lang))}</span></span>')
 
 
+def headline(result: Mapping, lang: str) -> str:
+    """The card's title, short enough to read at a glance on a phone: the advice's first
+    message, except for a protected class not ruled out ("Cannot rule out elephant ivory
+    carving — treat the item as protected") and a photo not recognised ("Not recognised —
+    refer to an expert"), whose first messages are long; those follow as text."""
+    kind = kind_of(result)
+    if kind == "cannot_rule_out":
+        return t("app.verdict.title.cannot_rule_out", lang,
+                 suspected=", ".join(result.get("suspected_names") or []))
+    if kind == "unknown":
+        return t("decision.unknown.not_recognised", lang)
+    return result["advice"][0]
+
+
 def verdict_html(result: Mapping, lang: str, steps: Sequence[str] = ()) -> str:
     """The card for one identified photo.
 
@@ -54,11 +68,14 @@ def verdict_html(result: Mapping, lang: str, steps: Sequence[str] = ()) -> str:
     if not advice or len(advice) != len(keys):
         raise ValueError("result has no advice, or advice and advice_keys differ in length; "
                          "build it with serve.ui.identify.result_dict")
+    title = headline(result, lang)
     parts = [f'<section class="verdict verdict--{kind}" aria-labelledby="verdict-title">',
              f'<p>{kind_badge(kind, lang)}</p>',
-             f'<h2 class="verdict-title" id="verdict-title">{escape(advice[0])}</h2>',
+             f'<h2 class="verdict-title" id="verdict-title">{escape(title)}</h2>',
              f'<p class="verdict-photo">{escape(t("app.verdict.photo", lang, name=result.get("name", "")))}</p>']
-    rest = [(text, key) for text, key in zip(advice[1:], keys[1:])]
+    rest = list(zip(advice, keys))
+    if rest[0][0] == title:
+        rest = rest[1:]
     if rest:
         items = []
         for text, key in rest:
