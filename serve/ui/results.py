@@ -14,6 +14,7 @@ HTML and CSV text out. No Gradio import.
 """
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from html import escape
@@ -153,8 +154,6 @@ def results_csv(results: Sequence[Mapping], failures: Sequence[Mapping], lang: s
     percentage, "not recognised" not "unknown"), then ids for experts and scripts. A
     file that could not be read is a row with its short reason and, under `details`,
     the decoder's full reason."""
-    import json
-
     header = [t(f"app.identify.col.{c}", lang) for c in COLUMNS] + list(TECHNICAL_COLUMNS)
     rows = []
     for r in results:
