@@ -20,7 +20,8 @@ from serve.i18n import COMPLETE_LANGUAGES, plural_form, t, tn
 from serve.identify.decisions import Thresholds, decide
 from serve.identify.predictor import Identification
 from serve.records.repeats import REPEAT_WINDOW, repeat_of, saved_recently
-from serve.records.schema import Case, CaseAction
+from serve.records.case_schema import Case, CaseAction
+from serve.records.seizure import Seizure
 from serve.ui.identify import result_dict, sheet_class
 from serve.ui.results import (REASONS, reason_kind, results_csv, results_html, shown_confidence,
                               summary_text)
@@ -219,27 +220,44 @@ def test_a_truncated_jpeg_is_damaged_not_unreadable(photos_root):
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def case(id_, minutes_ago, officer="olga", sha="b" * 64, shipment="AWB-1", action="detained",
-         note="carved tusk") -> Case:
-    return Case(id_, NOW - timedelta(minutes=minutes_ago), officer, shipment, note,
-                CaseAction(action), sha, "v9", {}, "ivory_carving", "identified")
+def case(id_, minutes_ago, officer="olga", photos=("b" * 64,), shipment="AWB-1", action="detained",
+         note="carved tusk", seizure=None) -> Case:
+    from serve.records.case_schema import CasePhoto, PhotoReview
+
+    created = NOW - timedelta(minutes=minutes_ago)
+    seizure = seizure or Seizure(seizure_date=created.date(), place="Port A", quantity=2.0)
+    return Case(id_, created, officer, shipment, note, CaseAction(action), "v9", {}, "ivory_carving",
+                "identified", seizure, tuple(CasePhoto(p, PhotoReview.PENDING, None, None, "")
+                                             for p in photos), None, None, None)
 
 
 def test_the_same_save_again_within_the_window_is_the_first_case():
     cases = [case(1, 30), case(2, 3)]
-    same = dict(officer="olga", photo_sha256="b" * 64, shipment_ref="AWB-1", action="detained",
-                note="carved tusk ", now=NOW)
+    same = dict(officer="olga", photos=["b" * 64], shipment_ref="AWB-1", action="detained",
+                note="carved tusk ", seizure=Seizure(seizure_date=NOW.date(), place="Port A",
+                                                      quantity=2.0), now=NOW)
     assert repeat_of(cases, **same).id == 2
     assert repeat_of(cases, **dict(same, note="carved tusk, base cracked")) is None  # a new case
     assert repeat_of(cases, **dict(same, shipment_ref="AWB-2")) is None
     assert repeat_of(cases, **dict(same, action=CaseAction.REFERRED)) is None
     assert repeat_of(cases, **dict(same, officer="oscar")) is None
-    assert repeat_of(cases, **dict(same, photo_sha256="c" * 64)) is None
+    assert repeat_of(cases, **dict(same, photos=["c" * 64])) is None
+    assert repeat_of(cases, **dict(same, photos=["b" * 64, "c" * 64])) is None  # another photo added
+    assert repeat_of(cases, **dict(same, seizure=Seizure(seizure_date=NOW.date(), place="Port A",
+                                                         quantity=3.0))) is None  # another count
     later = NOW + REPEAT_WINDOW
     assert repeat_of(cases, **dict(same, now=later)) is None  # another day, another event
 
 
+def test_a_save_without_a_seizure_date_repeats_a_case_dated_the_day_it_was_logged():
+    cases = [case(2, 3)]  # stored with the day it was logged
+    assert repeat_of(cases, officer="olga", photos=["b" * 64], shipment_ref="AWB-1",
+                     action="detained", note="carved tusk",
+                     seizure=Seizure(place="Port A", quantity=2.0), now=NOW).id == 2
+
+
 def test_save_shows_as_done_for_a_photo_saved_a_moment_ago():
-    cases = [case(1, 30), case(2, 3, note="other")]
+    cases = [case(1, 30), case(2, 3, note="other", photos=("c" * 64, "b" * 64))]
     assert saved_recently(cases, officer="olga", photo_sha256="b" * 64, now=NOW).id == 2
+    assert saved_recently(cases, officer="olga", photo_sha256="d" * 64, now=NOW) is None
     assert saved_recently(cases, officer="oscar", photo_sha256="b" * 64, now=NOW) is None

@@ -331,13 +331,14 @@ def build_identify_tab(ctx, texts: Texts) -> IdentifyHandlers:
     save.click(h.cases.save_case, [selector, shipment, note, action, case_photos, *seizure_inputs],
                [saved, saved_json], api_name="save_case").success(
         h.cases.mark_saved, [saved_json], [save], api_visibility="private")
-    # A change means another case: Save is ready again. (The photos and seizure fields are
-    # also filled in by the page after Identify, so only the officer's own input counts.)
-    for field in (shipment, action, note):
-        field.change(h.cases.reopen, [save], [save], api_visibility="private", queue=False,
-                     show_progress="hidden")
-    for field in (case_photos, *seizure_inputs):
-        field.input(h.cases.reopen, [save], [save], api_visibility="private", queue=False,
-                    show_progress="hidden")
+    # A change means another case: Save is ready again. The photos and seizure fields are
+    # also filled in by the page after Identify, so there only the officer's own input
+    # counts where the component tells it apart (a date picker does not: its change
+    # arrives with the button still ready, which `reopen` leaves alone).
+    events = [f.change for f in (shipment, action, note)] + [
+        getattr(f, "input", f.change) for f in (case_photos, *seizure_inputs)]
+    for event in events:
+        event(h.cases.reopen, [save], [save], api_visibility="private", queue=False,
+              show_progress="hidden")
     key_panel.wire(selector, shipment, note, action)
     return h
