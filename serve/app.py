@@ -18,6 +18,7 @@ from serve.ui.history import build_history_tab
 from serve.ui.identify import build_identify_tab
 from serve.ui.quiz import build_quiz_tab
 from serve.ui.common import LANGUAGE_AUDIT, Texts, enter, error
+from serve.ui.theme import ACCESSIBILITY_JS, CSS, THEME
 from serve.ui.trainer import build_trainer_tab
 
 DEFAULT_CONCURRENCY = 4
@@ -91,9 +92,11 @@ def build_app(ctx: AppContext) -> gr.Blocks:
                         "trainer": build_trainer_tab, "analyst": build_analyst_tab}
             for name, build in builders.items():
                 with gr.Tab(visible=False) as tab:
-                    build(ctx, texts)
+                    handlers = build(ctx, texts)
                 texts.section(tab, f"app.tab.{name}",
                               visible=lambda user, name=name: name in visible_tabs(user))
+                if hasattr(handlers, "when_opened"):  # e.g. History lists recent cases
+                    handlers.when_opened(tab.select)
 
         h = PageHandlers(ctx, texts)
         outputs = [language, who, *texts.components]
@@ -116,4 +119,4 @@ def launch(demo: gr.Blocks, ctx: AppContext, *, prevent_thread_lock: bool = Fals
         app_kwargs={"middleware": [Middleware(HttpGuard, ctx=ctx)]},
         auth_message=t("app.login.message"), max_file_size=f"{ctx.config.max_upload_mb}mb",
         show_error=False, ssr_mode=False, prevent_thread_lock=prevent_thread_lock,
-        quiet=quiet, footer_links=["api"])
+        quiet=quiet, footer_links=["api"], theme=THEME, css=CSS, js=ACCESSIBILITY_JS)

@@ -84,3 +84,20 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE, /, **params: Any) -> str:
             raise KeyError(f"translation key {key!r} is missing from serve/locales/en/")
         prefix = FALLBACK_MARK if lang != DEFAULT_LANGUAGE else ""
     return prefix + text.format(**params) if params else prefix + text
+
+
+# Which form a count takes (CLDR's cardinal rules, integers only): French and Brazilian
+# Portuguese treat 0 and 1 as singular, English and Spanish only 1; Indonesian, Malay and
+# Lao have one form.
+_ONE = {"en": (1,), "es": (1,), "fr": (0, 1), "pt": (0, 1)}
+
+
+def plural_form(count: int, lang: str = DEFAULT_LANGUAGE) -> str:
+    """"one" or "other": the form of a word that goes with `count` in `lang`."""
+    return "one" if count in _ONE.get(normalise_language(lang), ()) else "other"
+
+
+def tn(key: str, count: int, lang: str = DEFAULT_LANGUAGE, /, **params: Any) -> str:
+    """`t(key + ".one" | ".other")` with `count` filled in: "1 photo", "2 photos"."""
+    return t(f"{key}.{plural_form(count, lang)}", lang, count=count, **params)
+

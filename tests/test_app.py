@@ -183,6 +183,50 @@ def test_save_case_then_history_finds_it_for_its_officer_only(server, clients, p
         olga.predict("", "", "", "31/12/2025", "", api_name="/history")
 
 
+def test_saving_the_same_photo_twice_makes_one_case_unless_the_officer_changes_it(
+        server, clients, photos_root, model_bundle):
+    """A double press or a resent request returns the first case (serve/records/repeats.py);
+    another shipment reference is another case."""
+    ctx, _, _ = server
+    oscar = clients("oscar")
+    sha = identify(oscar, ivory_photo(photos_root, model_bundle))["results"][0]["sha256"]
+    before = len(ctx.store.list_cases(officer="oscar"))
+    text1, first = oscar.predict(sha, "AWB-DOUBLE-1", "two presses", "detained", api_name="/save_case")
+    text2, again = oscar.predict(sha, "AWB-DOUBLE-1", "two presses", "detained", api_name="/save_case")
+    assert again["id"] == first["id"] and text2 == t("app.case.repeat", id=first["id"])
+    assert len(ctx.store.list_cases(officer="oscar")) == before + 1
+    _, other = oscar.predict(sha, "AWB-DOUBLE-2", "two presses", "detained", api_name="/save_case")
+    assert other["id"] != first["id"]
+    assert len(ctx.store.list_cases(officer="oscar")) == before + 2
+    assert [a.detail["case"] for a in ctx.store.audit_log(who="oscar", action="case.repeat")] == [
+        first["id"]]
+
+
+def test_a_batch_with_a_pdf_and_a_text_file_lists_them_with_a_short_kind(server, clients, tmp_path,
+                                                                        photos_root, model_bundle):
+    pdf = tmp_path / "shipment_manifest.pdf"
+    pdf.write_bytes(b"%PDF-1.4 manifest")
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a photo at all")
+    out = identify(clients("olga"), ivory_photo(photos_root, model_bundle), pdf, text)
+    assert [r["name"] for r in out["results"]] == [ivory_photo(photos_root, model_bundle).name]
+    assert [(f["name"], f["kind"]) for f in out["failures"]] == [
+        ("shipment_manifest.pdf", "not_photo"), ("notes.jpg", "not_photo")]
+
+
+def test_the_photo_picker_left_empty_changes_nothing_and_raises_nothing(server):
+    """Tabbing past the empty "Show the details of" box sends an empty choice."""
+    import gradio as gr
+
+    from serve.ui.identify import IdentifyHandlers
+
+    ctx, _, _ = server
+    out = IdentifyHandlers(ctx).show_detail("", gr.Request(username="olga"))
+    assert len(out) == 11 and all(isinstance(u, type(gr.skip())) for u in out)
+    with pytest.raises(gr.Error, match="not among your recent"):
+        IdentifyHandlers(ctx).show_detail("f" * 64, gr.Request(username="olga"))
+
+
 def test_trainee_may_practise_identify_but_not_save_cases_or_see_the_cohort(clients, photos_root,
                                                                              model_bundle):
     from gradio_client.exceptions import AppError

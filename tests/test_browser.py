@@ -23,9 +23,11 @@ from pathlib import Path
 import pytest
 
 from serve.i18n import t
-from tests.browser_helpers import (CHROMIUM, LAUNCH_ARGS, VIEWPORT, block, grid_rows, login,
-                                   password, pick, running_app, screenshot, shown, visible_tabs,
-                                   wait_gone)
+from serve.ui.theme import STATUS_ID
+from tests.browser_helpers import (CHROMIUM, block, browser, confident_photo, grid_rows,  # noqa: F401
+                                   identify_in_page, login, new_page, open_section, password,
+                                   percent, pick, result_rows, running_app, screenshot,
+                                   sheet_heading, shown, verdict_card, visible_tabs, wait_gone)
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(
     not CHROMIUM.exists(), reason=f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")]
@@ -39,33 +41,6 @@ SLOW_MS = 180_000  # model work on a loaded 2-core machine (quick update, first 
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def new_page(browser):
-    """A page in a fresh browser context (its own cookies and storage: a new visitor)."""
-    contexts = []
-
-    def make():
-        context = browser.new_context(viewport=VIEWPORT, locale="en-US")
-        context.set_default_timeout(60_000)
-        contexts.append(context)
-        return context.new_page()
-    yield make
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture(scope="module")
 def app(tmp_path_factory, model_bundle, photos_root):
     """The app on the test bundle (journeys 1, 2 and 4)."""
     data = tmp_path_factory.mktemp("browser-app") / "data"
@@ -73,46 +48,6 @@ def app(tmp_path_factory, model_bundle, photos_root):
     (data / "models" / "current").symlink_to(model_bundle)
     with running_app(data, (photos_root,), USERS) as running:
         yield running
-
-
-def confident_photo(ctx, photos_root: Path) -> tuple[Path, object]:
-    """A test-split ivory carving (else giant panda) photo the served model identifies
-    correctly with high confidence, and its identification."""
-    from serve.identify.decisions import DecisionKind
-    from species_data.dataset import Split, scan
-
-    predictor = ctx.predictor()
-    for label in ("ivory_carving", "giant_panda"):
-        if label not in predictor.labels:
-            continue
-        held_out = [p for p in scan([photos_root], [label]).photos if p.split is Split.TEST]
-        for photo in sorted(held_out, key=lambda p: p.path.name)[:12]:
-            ident = predictor.identify(photo.path, name=photo.path.name)
-            d = ident.decision
-            if d.kind is DecisionKind.IDENTIFIED and d.label == label and d.confidence >= 0.95:
-                return photo.path, ident
-    pytest.fail("the served model identifies none of 12 held-out ivory carving or giant panda "
-                "photos with 95 % confidence: the model is broken, not the page")
-
-
-def percent(text: str) -> float:
-    match = re.fullmatch(r"(\d+)\s*%", text.strip())
-    assert match, f"not a percentage: {text!r}"
-    return float(match.group(1))
-
-
-def sheet_heading(page, name: str):
-    """The title of the species sheet (a Markdown heading; the top-5 box has its own)."""
-    return page.locator(".prose").get_by_role("heading", name=name, exact=True)
-
-
-def identify_in_page(page, photo: Path) -> None:
-    """Upload `photo` on the Identify tab and press Identify; waits for the result."""
-    page.get_by_role("tab", name=t("app.tab.identify"), exact=True).click()
-    page.locator("input[type=file][multiple]").set_input_files(str(photo))
-    page.get_by_text(photo.stem).first.wait_for()
-    page.get_by_role("button", name=t("app.identify.run"), exact=True).click()
-    page.get_by_text(shown("app.identify.summary", ok=1, total=1)).wait_for(timeout=SLOW_MS)
 
 
 # --- 1. officer ----------------------------------------------------------------------------
@@ -131,31 +66,38 @@ def test_officer_identifies_a_photo_saves_a_case_and_finds_it_in_history(app, ne
     login(page, app.url, "olga")
     assert page.get_by_text(t("app.signed_in", name="olga", role=t("app.role.officer"))
                             .replace("**", "")).count() == 1
-    identify_in_page(page, photo)
+    identify_in_page(page, [photo])
     version = ident.model_version
-    page.get_by_text(t("app.identify.summary", ok=1, total=1, version=version)).wait_for()
+    status = page.locator(f"#{STATUS_ID}")
+    assert status.inner_text().strip() == f"1 photo: 1 identified. Model {version}."
 
-    # The results table: one row, identified, the species, its confidence and CITES status.
-    (row,) = grid_rows(page, t("app.identify.table.label"))
+    # The results: one row, identified, the species, its confidence and CITES status.
+    (row,) = result_rows(page)
     assert row[:3] == [photo.name, t("app.identify.result.identified"), name]
     assert abs(percent(row[3]) - 100 * conf) <= 1
     assert row[4:] == [appendix_text(entry, "en"), t("app.yes") if entry.protected else t("app.no")]
 
-    # The verdict and the species sheet: name, confidence, CITES warning, the cues.
-    headline = page.get_by_role("heading", name=re.compile(re.escape(name) + r" \(\d+% model confidence\)"))
-    headline.wait_for()
+    # The verdict card: the headline with the confidence, the CITES warning and action, steps.
+    card = verdict_card(page)
+    headline = card.get_by_role("heading", name=re.compile(re.escape(name) + r" \(\d+% model confidence\)"))
     headline_pct = percent(re.search(r"\((\d+%)", headline.inner_text()).group(1))
     assert abs(headline_pct - 100 * conf) <= 1
-    page.get_by_text(t("decision.cites.tentative"), exact=True).wait_for()
+    card.get_by_text(t("decision.cites.tentative"), exact=True).wait_for()
     if entry.appendix.value != "none":
-        page.get_by_text(t(f"decision.cites.appendix_{entry.appendix.value.lower()}"), exact=True).wait_for()
-    sheet_heading(page, name).wait_for()  # the species sheet
-    for cue in entry.cues_in("en").value[:2]:
-        assert page.get_by_text(cue, exact=True).is_visible(), cue
-    top5 = block(page, t("app.identify.top5.label"))
-    assert name in top5.inner_text()
+        card.get_by_text(t(f"decision.cites.appendix_{entry.appendix.value.lower()}"), exact=True).wait_for()
+    assert card.locator("ol li").all_inner_texts() == list(entry.handling_in("en").value[:3])
+
+    # Folded below: the scores and heat map for experts, the species sheet with its cues.
+    experts = open_section(page, t("app.identify.top5.label"))
+    assert name in experts.inner_text()
     heat = block(page, t("app.identify.heatmap.label")).locator("img")
     heat.first.wait_for(timeout=SLOW_MS)
+    assert heat.first.get_attribute("alt") == t("app.identify.heatmap.alt", photo=photo.name, name=name)
+    screenshot(page, "identify", until=block(page, t("app.identify.heatmap.label")))
+    open_section(page, t("app.identify.sheet.label", name=name))
+    sheet_heading(page, name).wait_for()
+    for cue in entry.cues_in("en").value[:2]:
+        assert page.get_by_text(cue, exact=True).is_visible(), cue
 
     # Every look-alike next to the officer's photo, shown without scrolling to it; one without
     # a reference photo says so (issue 18 item 5: lazy gallery thumbnails looked empty).
@@ -167,9 +109,8 @@ def test_officer_identifies_a_photo_saves_a_case_and_finds_it_in_history(app, ne
     assert page.locator(".lookalike-pair .no-photo").count() == len(entry.lookalikes) - len(with_photo)
     page.wait_for_function("() => [...document.querySelectorAll('.lookalike-pair img')]"
                            ".every(i => i.complete && i.naturalWidth > 0)", timeout=10_000)
-    screenshot(page, "identify", until=block(page, t("app.identify.heatmap.label")))
 
-    # Save the case.
+    # Save the case: once, and the button says which case it became.
     shipment = "AWB-E2E-0001"
     page.get_by_label(t("app.case.shipment.label"), exact=True).fill(shipment)
     page.get_by_label(t("app.case.note.label"), exact=True).fill("Carved figure; base shows cross-hatching.")
@@ -180,12 +121,16 @@ def test_officer_identifies_a_photo_saves_a_case_and_finds_it_in_history(app, ne
     (case,) = ctx.store.list_cases(officer="olga", text=shipment)
     assert saved.inner_text() == t("app.case.saved", id=case.id, action=t("app.case.action.detained"),
                                    name=name)
+    done = page.get_by_role("button", name=t("app.case.saved_button", id=case.id), exact=True)
+    done.wait_for()
+    assert done.is_disabled()
     assert (case.label, case.action.value, case.model_version) == (label, "detained", version)
     # the seizure form's defaults: today, and the model's answer as the commodity
     assert case.seizure.commodity == label and case.seizure.seizure_date == case.created_at.date()
 
-    # ... and find it in the history.
+    # ... and find it in the history, listed as soon as the tab opens.
     page.get_by_role("tab", name=t("app.tab.history"), exact=True).click()
+    page.get_by_text(t("app.history.count", count=1), exact=True).wait_for()
     page.get_by_label(t("app.history.text.label"), exact=True).fill("E2E-0001")
     page.get_by_role("button", name=t("app.history.search"), exact=True).click()
     page.get_by_text(t("app.history.count", count=1), exact=True).wait_for()
@@ -421,11 +366,12 @@ def test_trainer_adds_a_class_publishes_it_and_an_officer_gets_it(trainer_app, n
     conf, photo = max(hits)
     officer = new_page()
     login(officer, trainer_app.url, "olga")
-    identify_in_page(officer, photo)
-    officer.get_by_text(t("app.identify.summary", ok=1, total=1, version="v2")).wait_for()
-    (row,) = grid_rows(officer, t("app.identify.table.label"))
+    identify_in_page(officer, [photo])
+    assert officer.locator(f"#{STATUS_ID}").inner_text().strip() == "1 photo: 1 identified. Model v2."
+    (row,) = result_rows(officer)
     assert row[:3] == [photo.name, t("app.identify.result.identified"), NEW_NAME]
     assert abs(percent(row[3]) - 100 * conf) <= 1 and row[4:] == [t("app.card.appendix", appendix="II"),
                                                                    t("app.yes")]
+    open_section(officer, t("app.identify.sheet.label", name=NEW_NAME))
     sheet_heading(officer, NEW_NAME).wait_for()  # the new entry's species sheet
     assert officer.get_by_text(NEW_CUE, exact=True).is_visible()

@@ -45,12 +45,12 @@ def test_every_csv_writer_uses_the_one_guard():
 
     from serve.identify.batch import Row, to_csv
     from serve.ui.cohort import cohort_csv
-    from serve.ui.identify import _csv
+    from serve.ui.results import results_csv
 
     evil = "\uff1dHYPERLINK(1)"
     assert "'" + evil in to_csv([Row(evil)])
-    assert "'" + evil in _csv([], [{"name": evil, "reason": " =1"}])
-    assert "' =1" in _csv([], [{"name": "a.jpg", "reason": " =1"}])
+    assert "'" + evil in results_csv([], [{"name": evil, "reason": " =1"}], "en")
+    assert "' =1" in results_csv([], [{"name": "a.jpg", "reason": " =1"}], "en")
     report = SimpleNamespace(per_class=[], confused=[], trainees=[(evil, 1, 2)], below=[])
     assert "'" + evil in cohort_csv(report, str)
 

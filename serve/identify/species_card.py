@@ -59,9 +59,14 @@ def listing_text(row: ListingRow, lang: str) -> str:
     return f"{row.covers}: {appendix}{since}"
 
 
-def card_markdown(entry: CatalogueEntry, catalogue, lang: str) -> str:
+def sources_markdown(entry: CatalogueEntry) -> str:
+    """The entry's sources as a Markdown list of links ("" when it has none)."""
+    return _bullets(f"[{s.title}]({s.url})" for s in entry.sources)
+
+
+def card_markdown(entry: CatalogueEntry, catalogue, lang: str, *, sources: bool = True) -> str:
     """Names, scientific name, CITES (appendix, note, date checked), protection, cues,
-    look-alikes with their separating cue, handling guidance and sources."""
+    look-alikes with their separating cue, handling guidance and (`sources`) sources."""
     names = entry.names_in(lang)
     cues, handling = entry.cues_in(lang), entry.handling_in(lang)
     looks = [(la, la.cue_in(lang)) for la in entry.lookalikes]
@@ -89,9 +94,8 @@ def card_markdown(entry: CatalogueEntry, catalogue, lang: str) -> str:
         out.append(f"### {t('app.card.lookalikes', lang)}\n{_bullets(rows)}")
     out.append(f"### {t('app.card.handling', lang)}\n" +
                "\n".join(f"{i}. {x}" for i, x in enumerate(handling.value, 1)))
-    if entry.sources:
-        out.append(f"### {t('app.card.sources', lang)}\n" +
-                   _bullets(f"[{s.title}]({s.url})" for s in entry.sources))
+    if sources and entry.sources:
+        out.append(f"### {t('app.card.sources', lang)}\n" + sources_markdown(entry))
     if fell_back:
         out.append(t("app.card.fallback", lang))
     return "\n\n".join(out)

@@ -9,9 +9,17 @@ Endpoints:
       The selected photo comes first (its model answer is the case's); the other ticked
       photos follow. Only photos this officer identified in this process are accepted, and
       only with the bytes that were identified; each is stored once by content hash.
+      A repeat of the save just made (same officer, photos, shipment, action, note and
+      seizure fields within `serve.records.repeats.REPEAT_WINDOW`) answers with the first
+      case and stores nothing: a double press or a resent request never makes two cases.
+
+The page shows Save as done ("Saved as case #2", disabled) once the photo is saved, and
+enables it again when the officer changes the form: that is how they record a second
+case of the same photo on purpose.
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import gradio as gr
@@ -20,7 +28,9 @@ from species_data.images import content_hash
 
 from serve.i18n import t
 from serve.identify.decisions import DecisionKind
-from serve.records.auth import Permission
+from serve.records.auth import Permission, can
+from serve.records.checks import now
+from serve.records.repeats import REPEAT_WINDOW, repeat_of, saved_recently
 from serve.ui.common import enter, error, namer, user_errors
 from serve.ui.seizure_form import default_inputs, seizure_from_inputs
 
@@ -37,6 +47,10 @@ class CaseSaveHandlers:
     def __init__(self, ctx, recent) -> None:
         self.ctx = ctx
         self.recent = recent
+        self._lock = threading.Lock()  # the repeat check and the insert, one save at a time
+
+    def _recent_cases(self, officer: str):
+        return self.ctx.store.list_cases(officer=officer, since=now() - REPEAT_WINDOW, limit=200)
 
     def case_defaults(self, sha, batch, request: gr.Request):
         """[photos choice update, *seizure input values] for the batch just identified."""
@@ -87,8 +101,15 @@ class CaseSaveHandlers:
                   detection_method, concealment, concealment_detail, declared_description,
                   commodity, quantity, unit, weight_kg, origin_country, transit_countries,
                   destination_country]
-        with user_errors(lang):
+        shipment, note = shipment_ref or "", line_breaks(note_text or "")
+        with user_errors(lang), self._lock:
             seizure = seizure_from_inputs(values, self.ctx.catalogue())
+            first = repeat_of(self._recent_cases(user.name), officer=user.name,
+                              photos=[i.sha256 for i in idents], shipment_ref=shipment,
+                              action=action_value, note=note, seizure=seizure, now=now())
+            if first is not None:
+                self.ctx.store.audit(user.name, "case.repeat", {"case": first.id})
+                return t("app.case.repeat", lang, id=first.id), first.to_dict()
             stored = [self.ctx.photos.put(data) for data in blobs]
             ident = idents[0]
             d = ident.decision
@@ -98,10 +119,41 @@ class CaseSaveHandlers:
             case = self.ctx.store.add_case(
                 officer=user.name, action=action_value, label=d.label or d.group or "unknown",
                 decision=d.kind.value, prediction=prediction, model_version=ident.model_version,
-                shipment_ref=shipment_ref or "", note=line_breaks(note_text or ""), photos=stored,
-                seizure=seizure)
+                shipment_ref=shipment, note=note, photos=stored, seizure=seizure)
             self.ctx.store.audit(user.name, "case.add", {"case": case.id, "photos": stored})
         name = namer(self.ctx.catalogue(), lang)(case.label)
         text = t("app.case.saved", lang, id=case.id,
                  action=t(f"app.case.action.{case.action.value}", lang), name=name)
         return text, case.to_dict()
+
+    # --- the Save button's state (page only) -------------------------------------------
+
+    def button_for(self, user, lang: str, sha: str | None) -> dict:
+        """Save as done ("Saved as case #N", disabled) when this officer saved this photo a
+        moment ago; otherwise ready. Hidden for roles that may not save cases."""
+        if not can(user, Permission.LOG_CASE):
+            return gr.update(visible=False)
+        case = saved_recently(self._recent_cases(user.name), officer=user.name,
+                              photo_sha256=sha or "", now=now()) if sha else None
+        if case is None:
+            return gr.update(value=t("app.case.save", lang), interactive=True)
+        return gr.update(value=t("app.case.saved_button", lang, id=case.id), interactive=False)
+
+    def mark_saved(self, case, request: gr.Request):
+        """After a save: the button says which case it became and cannot be pressed again."""
+        user, lang = enter(self.ctx, request, Permission.LOG_CASE)
+        case_id = (case or {}).get("id") if isinstance(case, dict) else None
+        if not isinstance(case_id, int):
+            return gr.update()
+        return gr.update(value=t("app.case.saved_button", lang, id=case_id), interactive=False)
+
+    def reopen(self, label, request: gr.Request):
+        """The officer changed the form: Save may make a new case. `label` is the button's
+        text now; a button already ready is left alone (redrawing it under the officer's
+        finger could swallow a press)."""
+        user, lang = enter(self.ctx, request, Permission.LOG_CASE)
+        ready = t("app.case.save", lang)
+        if label == ready:
+            return gr.skip()
+        return gr.update(value=ready, interactive=True)
+

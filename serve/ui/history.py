@@ -4,8 +4,9 @@ CSV and JSON (docs/seizure_schema.md's columns); and the case panel to open one 
 correct its seizure fields, or record a confirmation (`serve/ui/case_edit.py`).
 
 Endpoint `history(text, label, action, since, until, country)` -> (count text, table,
-export files). Dates are seizure dates, YYYY-MM-DD; `until` is included. The table marks
-where the model's tentative answer and the confirmed identity differ.
+export files). Dates are seizure dates, YYYY-MM-DD (picked on a calendar or typed);
+`until` is included. The table marks where the model's tentative answer and the confirmed
+identity differ. Opening the tab lists the cases at once (`when_opened`), newest first.
 """
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ COLUMNS = ("app.history.col.id", "app.history.col.date", "app.history.col.office
            "app.history.col.species", "app.history.col.decision",
            "seizures.history.col.confirmed", "seizures.history.col.differs",
            "app.history.col.model", "app.history.col.note")
+# Column widths (px): headers on one line; on a phone the table scrolls sideways instead
+# of breaking every word into letters.
+WIDTHS = ("64px", "110px", "100px", "140px", "120px", "160px", "160px", "130px", "160px",
+          "90px", "70px", "240px")
 
 
 def parse_day(value: str | None, lang: str) -> date | None:
@@ -59,6 +64,15 @@ class HistoryHandlers:
 
     def __init__(self, ctx) -> None:
         self.ctx = ctx
+        self._wiring: tuple[list, list] | None = None  # (filters, outputs), set by the layout
+
+    def when_opened(self, event) -> None:
+        """Wire the tab's select event: opening History lists the cases (the officer's
+        recent ones first) with the filters as they stand, without pressing Search."""
+        if self._wiring is None:
+            raise RuntimeError("when_opened() needs the tab laid out by build_history_tab()")
+        filters, outputs = self._wiring
+        event(self.history, filters, outputs, api_visibility="private")
 
     def history(self, text_value, label_value, action_value, since_value, until_value,
                 country_value=None, request: gr.Request = None):
@@ -113,18 +127,20 @@ def build_history_tab(ctx, texts: Texts) -> HistoryHandlers:
             lambda lang: [(t("app.any", lang), "")] + [
                 (t(f"app.case.action.{a.value}", lang), a.value) for a in CaseAction])
     with gr.Row():
-        since = texts.label(gr.Textbox(max_length=10), "app.history.since.label")
-        until = texts.label(gr.Textbox(max_length=10), "app.history.until.label")
+        # Date pickers (a calendar, or type YYYY-MM-DD); the value reaches us as text.
+        since = texts.label(gr.DateTime(include_time=False, type="string"), "app.history.since.label")
+        until = texts.label(gr.DateTime(include_time=False, type="string"), "app.history.until.label")
         country = texts.label(gr.Textbox(max_length=2), "seizures.history.country.label")
         search = texts.value(gr.Button(variant="primary"), "app.history.search")
     count = gr.Markdown()
-    table = texts.label(gr.Dataframe(interactive=False, wrap=True, visible=False),
-                        "app.history.table.label")
+    table = texts.label(gr.Dataframe(interactive=False, wrap=True, visible=False,
+                                     column_widths=list(WIDTHS)), "app.history.table.label")
     exports = texts.label(gr.File(file_count="multiple", interactive=False),
                           "app.history.downloads.label")
 
-    search.click(h.history, [text, label, action, since, until, country],
-                 [count, table, exports], api_name="history")
+    filters, outputs = [text, label, action, since, until, country], [count, table, exports]
+    search.click(h.history, filters, outputs, api_name="history")
+    h._wiring = (filters, outputs)
     build_case_panel(ctx, texts)
     return h
 
@@ -152,7 +168,8 @@ def build_case_panel(ctx, texts: Texts) -> CaseEditHandlers:
                     "seizures.confirm.method.label",
                     option_list("seizures.confirmation_method.",
                                 [m.value for m in ConfirmationMethod]))
-                day = texts.label(gr.Textbox(max_length=10), "seizures.confirm.date.label")
+                day = texts.label(gr.DateTime(include_time=False, type="string"),
+                                  "seizures.confirm.date.label")
                 reference = texts.label(gr.Textbox(max_length=200),
                                         "seizures.confirm.reference.label")
             confirm_btn = texts.value(gr.Button(variant="primary"), "seizures.confirm.save")

@@ -1,10 +1,18 @@
-"""Identify tab: photos in, decision + advice + species sheet + heat map out; save a case.
+"""Identify tab: photos in; a verdict card, the batch's results, the species sheet, the
+model's scores and heat map out; save a case.
+
+The page is laid out for an officer at an inspection, often on a phone: right under
+Identify, the summary line (where the progress shows) and the verdict card (kind,
+headline, CITES action, first steps, Save case), which the page scrolls to; then "No
+match? Use the key" (`serve/ui/key.py`) and the batch's results; then, folded, the
+species sheet, the model's scores for experts and the sources.
 
 Endpoints: `identify` (files -> JSON results) and `save_case` (photo sha, shipment ref,
-note, action, photos, seizure fields -> confirmation; `serve/ui/case_save.py`). Rendering the table, details and heat map are private
-follow-up steps of the page. Identifications are kept on the server (`Recent`, per
-user) so that a case is saved with the server's own prediction, never one sent back
-by the browser; identifying itself writes nothing.
+note, action, photos, seizure fields -> confirmation; `serve/ui/case_save.py`).
+Rendering the results, the verdict and the heat map are private follow-up steps of the
+page. Identifications are kept on the server (`Recent`, per user) so that a case is
+saved with the server's own prediction, never one sent back by the browser;
+identifying itself writes nothing.
 """
 from __future__ import annotations
 
@@ -12,24 +20,28 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from html import escape
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from serve.csv_safe import csv_text
 from serve.records.auth import Permission, can
-from serve.identify.decisions import DecisionKind, advice, strictest_appendix
+from serve.identify.decisions import Decision, DecisionKind, advice, strictest_appendix
 from serve.identify.heatmap import HeatMapper
 from serve.i18n import t
 from serve.identify.predictor import Failure, Identification
 from serve.records.schema import CaseAction
-from serve.identify.species_card import appendix_text, card_markdown, lookalike_pairs_html, separating_checks
+from serve.identify.species_card import (appendix_text, card_markdown, lookalike_pairs_html,
+                                         separating_checks, sources_markdown)
 from serve.ui.case_save import CaseSaveHandlers
-from serve.ui.photo_input import photo_input
-from serve.ui.seizure_form import build_seizure_inputs, catalogue_choices
 from serve.ui.common import Texts, enter, error, namer, option_list, user_errors
 from serve.ui.key import KeyPanel
+from serve.ui.photo_input import photo_input
+from serve.ui.seizure_form import build_seizure_inputs, catalogue_choices
+from serve.ui.results import reason_kind, results_csv, results_html, summary_text
+from serve.ui.theme import SCROLL_TO_VERDICT, STATUS_ID, VERDICT_ID
+from serve.ui.verdict import verdict_html
 
 CONCURRENCY = "model"  # identify and heat maps share the model: one queue
 
@@ -58,6 +70,22 @@ def _file_path(f: Any) -> str:
     return f if isinstance(f, str) else getattr(f, "path", None) or getattr(f, "name", str(f))
 
 
+def sheet_class(ident: Identification) -> str | None:
+    """Whose species sheet goes with a result: the identified class; for a group its
+    likeliest member (for comparison only); for a protected class not ruled out, the
+    likeliest protected class (the officer treats the item as that); none when not
+    recognised."""
+    d: Decision = ident.decision
+    if d.kind is DecisionKind.IDENTIFIED:
+        return d.label
+    if d.kind is DecisionKind.GROUP:
+        return d.top[0][0] if d.top else None
+    if d.kind is DecisionKind.CANNOT_RULE_OUT and d.suspected:
+        probability = dict(ident.probabilities)
+        return max(d.suspected, key=lambda c: probability.get(c, 0.0))
+    return None
+
+
 def result_dict(ident: Identification, ctx, lang: str, labels: list[str]) -> dict[str, Any]:
     """JSON-ready result with names, advice and CITES facts rendered in `lang`."""
     catalogue = ctx.catalogue()
@@ -80,6 +108,7 @@ def result_dict(ident: Identification, ctx, lang: str, labels: list[str]) -> dic
     out.update({
         "label_name": name_of(d.label) if d.label else None,
         "group_name": name_of(d.group) if d.group else None,
+        "suspected_names": [name_of(c) for c in d.suspected],
         "out_of_distribution": d.out_of_distribution,
         "top": [{"label": c, "name": name_of(c), "probability": p} for c, p in d.top],
         "advice": [m.render(lang) for m in messages],
@@ -92,27 +121,13 @@ def result_dict(ident: Identification, ctx, lang: str, labels: list[str]) -> dic
     return out
 
 
-CSV_COLUMNS = ("name", "sha256", "decision", "label", "label_name", "group", "confidence",
-               "cites_appendix", "protected", "model_version", "top5", "advice")
-
-
-def _csv(results: list[dict], failures: list[dict]) -> str:
-    rows = []
-    for r in results:
-        row = dict(r, cites_appendix=(r["cites"] or {}).get("appendix"),
-                   top5=json.dumps(r["top"], ensure_ascii=False), advice=" | ".join(r["advice"]))
-        rows.append([row.get(c) for c in CSV_COLUMNS])
-    rows += [[f["name"], "", "failed", "", "", "", "", "", "", "", "", f["reason"]]
-             for f in failures]
-    return csv_text(CSV_COLUMNS, rows)
-
-
 class IdentifyHandlers:
     """The Identify tab's events; each checks the caller's role first (`enter`)."""
 
     def __init__(self, ctx) -> None:
         self.ctx = ctx
         self.recent = Recent()
+        self.cases = CaseSaveHandlers(ctx, self.recent)
 
     def inputs_of(self, file_list, photo, lang: str) -> list[tuple[str, str]]:
         items = [(Path(_file_path(f)).name, _file_path(f)) for f in (file_list or [])]
@@ -138,7 +153,9 @@ class IdentifyHandlers:
         gr.Info(t("app.identify.quiz_closed", lang))
 
     def identify(self, file_list, photo, request: gr.Request, progress=gr.Progress()):
-        """Identify one or many photos -> {model_version, results: [...], failures: [...]}."""
+        """Identify one or many photos -> {model_version, results: [...], failures: [...]}.
+        Each failure has the file's name, the decoder's reason and a short `kind`
+        (`serve.ui.results.REASONS`); any file may be sent, and each is checked here."""
         user, lang = enter(self.ctx, request, Permission.IDENTIFY)
         self.no_open_quiz(user, lang)
         with user_errors(lang):
@@ -151,7 +168,7 @@ class IdentifyHandlers:
             for name, path in items:
                 size = os.path.getsize(path) / 2**20
                 if size > max_mb:
-                    failures.append({"name": name, "reason": t(
+                    failures.append({"name": name, "kind": "too_large", "reason": t(
                         "app.error.file_too_large", lang, size=size, limit=max_mb)})
                 else:
                     ok_items.append((name, path))
@@ -164,48 +181,42 @@ class IdentifyHandlers:
             results = []
             for (_, path), r in zip(ok_items, out):  # one result per input, in order
                 if isinstance(r, Failure):
-                    failures.append({"name": r.name, "reason": r.reason})
+                    failures.append({"name": r.name, "kind": reason_kind(r.reason), "reason": r.reason})
                 else:
                     self.recent.put(user.name, r, path)
                     results.append(result_dict(r, self.ctx, lang, predictor.labels))
             if not results:
                 if len(failures) == 1:
-                    raise error(lang, "app.error.bad_image", **failures[0])
+                    raise error(lang, "app.error.bad_image", name=failures[0]["name"],
+                                reason=failures[0]["reason"])
                 raise error(lang, "app.error.all_failed",
                             details="; ".join(f"{f['name']}: {f['reason']}" for f in failures))
-            if failures:
-                gr.Warning(t("app.identify.partial_warning", lang, count=len(failures)))
             return {"model_version": predictor.version, "results": results, "failures": failures}
 
     def show_batch(self, data, request: gr.Request):
+        """-> summary line, results (table / cards, failures under it), downloads, and the
+        photo picker (shown when there is more than one photo to choose from)."""
         user, lang = enter(self.ctx, request, Permission.IDENTIFY)
         results, failures = data.get("results", []), data.get("failures", [])
-        yes, no = t("app.yes", lang), t("app.no", lang)
-        rows = [[r["name"], t(f"app.identify.result.{r['decision']}", lang),
-                 r["label_name"] or r["group_name"] or "", f"{r['confidence']:.0%}",
-                 (r["cites"] or {}).get("appendix_text", ""),
-                 "" if r["protected"] is None else (yes if r["protected"] else no)]
-                for r in results]
-        rows += [[f["name"], t("app.identify.result.failed", lang, reason=f["reason"]),
-                  "", "", "", ""] for f in failures]
-        cols = [t(f"app.identify.col.{c}", lang)
-                for c in ("file", "result", "name", "confidence", "cites", "protected")]
-        text = t("app.identify.summary", lang, ok=len(results), total=len(results) + len(failures),
-                 version=data.get("model_version", ""))
-        if failures:
-            text += "\n\n" + t("app.identify.failed", lang, details="; ".join(
-                f"{f['name']} ({f['reason']})" for f in failures))
+        version = data.get("model_version", "")
         export = self.ctx.exports.write
-        files_out = [export(user.name, "identifications", "csv", _csv(results, failures)),
+        files_out = [export(user.name, "identifications", "csv", results_csv(results, failures, lang)),
                      export(user.name, "identifications", "json",
                             json.dumps(data, ensure_ascii=False, indent=1))]
         choices = [(r["name"], r["sha256"]) for r in results]
-        return (text, gr.update(value={"headers": cols, "data": rows}, visible=True), files_out,
-                gr.update(choices=choices, value=choices[0][1] if choices else None))
+        return (f"<p>{escape(summary_text(results, failures, version, lang))}</p>",
+                gr.update(value=results_html(results, failures, lang), visible=True),
+                gr.update(value=files_out, visible=True),
+                gr.update(choices=choices, value=choices[0][1] if choices else None,
+                          visible=len(choices) > 1))
 
     def show_detail(self, sha, request: gr.Request):
+        """The chosen photo -> verdict card, Save's state, species sheet, scores, sources.
+        Nothing happens for an empty choice (a keyboard user tabbing past the picker)."""
         user, lang = enter(self.ctx, request, Permission.IDENTIFY)
-        found = self.recent.get(user.name, sha or "")
+        if not sha:
+            return [gr.skip()] * 11
+        found = self.recent.get(user.name, sha)
         if found is None:
             raise error(lang, "app.error.unknown_photo")
         ident, path = found
@@ -213,23 +224,31 @@ class IdentifyHandlers:
             predictor = self.ctx.predictor()
             r = result_dict(ident, self.ctx, lang, predictor.labels)
         catalogue = self.ctx.catalogue()
-        msgs = r["advice"]
-        verdict_md = f"### {msgs[0]}\n\n" + "\n\n".join(
-            f"⚠️ **{m}**" if k.startswith(("decision.cites", "decision.cannot_rule_out.refer")) else m
-            for m, k in zip(msgs[1:], r["advice_keys"][1:]))
-        d = ident.decision
-        shown = d.label or (d.top[0][0] if d.kind is DecisionKind.GROUP else None) or \
-            (d.suspected[0] if d.suspected else None)  # CANNOT_RULE_OUT: the protected class's sheet
+        shown = sheet_class(ident)
         entry = catalogue.get(shown) if shown else None
+        steps = entry.handling_in(lang).value if entry is not None else []
+        unknown = ident.decision.kind is DecisionKind.UNKNOWN
+        scores = {x["name"]: x["probability"] for x in r["top"]}
+        experts = gr.update(visible=True, open=False, label=t(
+            "app.identify.closest.label" if unknown else "app.identify.top5.label", lang))
         if entry is None:
-            card_md, pairs = t("app.identify.unknown_note", lang), ""
+            sheet, card_md, pairs = gr.update(visible=False), "", gr.update(value="", visible=False)
+            sources, sources_md = gr.update(visible=False), ""
         else:
-            card_md = card_markdown(entry, catalogue, lang)
+            card_md = card_markdown(entry, catalogue, lang, sources=False)
+            key = "app.identify.sheet.label"
             if ident.decision.kind is DecisionKind.GROUP:
                 card_md = f"_{t('app.identify.group_note', lang)}_\n\n" + card_md
-            pairs = lookalike_pairs_html(entry, catalogue, lang, self.ctx.quiz.example_photo, path)
-        label = {x["name"]: x["probability"] for x in r["top"]}
-        return gr.update(value=label), verdict_md, card_md, gr.update(value=pairs, visible=bool(pairs))
+                key = "app.identify.sheet.closest"
+            sheet = gr.update(visible=True, label=t(key, lang, name=entry.common_name(lang)))
+            # the look-alikes next to the officer's own photo
+            looks = lookalike_pairs_html(entry, catalogue, lang, self.ctx.quiz.example_photo, path)
+            pairs = gr.update(value=looks, visible=bool(looks))
+            sources_md = sources_markdown(entry)
+            sources = gr.update(visible=bool(sources_md), label=t("app.card.sources", lang))
+        return (gr.update(visible=True), verdict_html(r, lang, steps),
+                self.cases.button_for(user, lang, ident.sha256), "",
+                experts, gr.update(value=scores), sheet, card_md, pairs, sources, sources_md)
 
     def show_heat(self, sha, request: gr.Request):
         user, lang = enter(self.ctx, request, Permission.IDENTIFY)
@@ -241,71 +260,85 @@ class IdentifyHandlers:
             mapper = HeatMapper.for_bundle(self.ctx.predictor().bundle)
             label = ident.decision.label or ident.top[0][0]
             image = mapper.explain(path, class_id=label, name=ident.name).overlay(size=448)
-        return gr.update(value=image, visible=True)
+        name = namer(self.ctx.catalogue(), lang)(label)
+        return gr.update(value=image, visible=True, alt_text=t(
+            "app.identify.heatmap.alt", lang, photo=ident.name, name=name))
 
 
 def build_identify_tab(ctx, texts: Texts) -> IdentifyHandlers:
     """Lay out the tab and wire its events to an `IdentifyHandlers`, returned for tests."""
     h = IdentifyHandlers(ctx)
-    saver = CaseSaveHandlers(ctx, h.recent)
     texts.value(gr.Markdown(), "app.identify.intro")
     with gr.Row():
-        files = texts.label(gr.File(file_count="multiple", file_types=["image"]),
-                            "app.identify.files.label")
+        # No file_types filter: Gradio's would refuse a whole selection over one PDF; the
+        # server reads every file and lists the ones that are not photos, with a reason.
+        files = texts.label(gr.File(file_count="multiple"), "app.identify.files.label")
         camera = texts.label(photo_input(sources=["upload", "webcam"]), "app.identify.camera.label")
     run = texts.value(gr.Button(variant="primary"), "app.identify.run")
-    summary = gr.Markdown()
-    table = texts.label(gr.Dataframe(interactive=False, wrap=True, visible=False),
-                        "app.identify.table.label")
-    downloads = texts.label(gr.File(file_count="multiple", interactive=False),
-                            "app.identify.downloads.label")
-    texts.value(gr.Markdown(), "app.identify.details.heading", markup="### {}")
-    selector = texts.label(gr.Dropdown(choices=[], allow_custom_value=True),
-                           "app.identify.select.label")
-    with gr.Row():
-        with gr.Column():
-            top5 = texts.label(gr.Label(num_top_classes=5), "app.identify.top5.label")
-            heat = texts.label(gr.Image(interactive=False, type="pil", visible=False),
-                               "app.identify.heatmap.label")
-        with gr.Column():
-            verdict = gr.Markdown()
-            card = gr.Markdown()
-    looks = gr.HTML(visible=False)  # look-alikes next to the officer's photo (its own heading)
+    status = gr.HTML(elem_id=STATUS_ID, elem_classes="identify-status", min_height=24)
+    with gr.Column(visible=False, elem_id=VERDICT_ID) as verdict_box:
+        selector = texts.label(gr.Dropdown(choices=[], allow_custom_value=True, visible=False),
+                               "app.identify.select.label")
+        verdict = gr.HTML()
+        with gr.Group() as case_box:
+            texts.value(gr.Markdown(), "app.case.heading", markup="### {}")
+            with gr.Row():
+                shipment = texts.label(gr.Textbox(max_length=200), "app.case.shipment.label",
+                                       placeholder="app.case.shipment.placeholder")
+                action = texts.choices(
+                    gr.Radio(choices=[a.value for a in CaseAction]), "app.case.action.label",
+                    option_list("app.case.action.", [a.value for a in CaseAction]))
+            note = texts.label(gr.Textbox(lines=2, max_length=10_000), "app.case.note.label")
+            case_photos = texts.label(gr.CheckboxGroup(choices=[]), "seizures.identify.photos.label")
+            with gr.Accordion(open=True) as seizure_box:
+                seizure_inputs = build_seizure_inputs(texts, lambda lang: catalogue_choices(ctx, lang))
+            texts.section(seizure_box, "seizures.form.heading", visible=lambda u: True)
+            save = texts.value(gr.Button(variant="primary"), "app.case.save")
+            saved = gr.Markdown()
+            saved_json = gr.JSON(visible=False)
+        texts.section(case_box, None, visible=lambda u: can(u, Permission.LOG_CASE))
     key_panel = KeyPanel(ctx, h.recent)  # "No match? Use the key"
     key_panel.build(texts)
-    with gr.Group(visible=False) as case_box:
-        texts.value(gr.Markdown(), "app.case.heading", markup="### {}")
-        with gr.Row():
-            shipment = texts.label(gr.Textbox(max_length=200), "app.case.shipment.label",
-                                   placeholder="app.case.shipment.placeholder")
-            action = texts.choices(gr.Radio(choices=[a.value for a in CaseAction]),
-                                   "app.case.action.label",
-                                   option_list("app.case.action.", [a.value for a in CaseAction]))
-        note = texts.label(gr.Textbox(lines=2, max_length=10_000), "app.case.note.label")
-        case_photos = texts.label(gr.CheckboxGroup(choices=[]), "seizures.identify.photos.label")
-        with gr.Accordion(open=True) as seizure_box:
-            seizure_inputs = build_seizure_inputs(texts, lambda lang: catalogue_choices(ctx, lang))
-        texts.section(seizure_box, "seizures.form.heading", visible=lambda u: True)
-        save = texts.value(gr.Button(), "app.case.save")
-        saved = gr.Markdown()
-        saved_json = gr.JSON(visible=False)
-    texts.section(case_box, None, visible=lambda u: can(u, Permission.LOG_CASE))
+    results = gr.HTML(visible=False)
+    downloads = texts.label(gr.File(file_count="multiple", interactive=False, visible=False),
+                            "app.identify.downloads.label")
+    with gr.Accordion(open=False, visible=False) as sheet_box:
+        card = gr.Markdown()
+        looks = gr.HTML(visible=False)  # look-alikes side by side (their own heading)
+    with gr.Accordion(open=False, visible=False) as expert_box:
+        top5 = gr.Label(num_top_classes=5, show_heading=False, show_label=False)
+        heat = texts.label(gr.Image(interactive=False, type="pil", visible=False),
+                           "app.identify.heatmap.label")
+    with gr.Accordion(open=False, visible=False) as sources_box:
+        sources = gr.Markdown()
     with gr.Accordion(open=False) as raw_box:
         raw = gr.JSON()
     texts.section(raw_box, "app.identify.json.label", visible=lambda u: True)
 
-    detail_out = [top5, verdict, card, looks]
+    detail_out = [verdict_box, verdict, save, saved, expert_box, top5, sheet_box, card, looks,
+                  sources_box, sources]
     run.click(h.identify, [files, camera], [raw], api_name="identify", concurrency_limit=2,
-              concurrency_id=CONCURRENCY).success(
-        h.show_batch, [raw], [summary, table, downloads, selector],
+              concurrency_id=CONCURRENCY, show_progress_on=[status]).success(
+        h.show_batch, [raw], [status, results, downloads, selector],
         api_visibility="private").success(
-        saver.case_defaults, [selector, raw], [case_photos, *seizure_inputs],
+        h.cases.case_defaults, [selector, raw], [case_photos, *seizure_inputs],
         api_visibility="private").success(
         h.show_detail, [selector], detail_out, api_visibility="private").success(
+        None, js=SCROLL_TO_VERDICT).success(
         h.show_heat, [selector], [heat], api_visibility="private", concurrency_id=CONCURRENCY)
     selector.input(h.show_detail, [selector], detail_out, api_visibility="private").success(
         h.show_heat, [selector], [heat], api_visibility="private", concurrency_id=CONCURRENCY)
-    save.click(saver.save_case, [selector, shipment, note, action, case_photos, *seizure_inputs],
-               [saved, saved_json], api_name="save_case")
+    save.click(h.cases.save_case, [selector, shipment, note, action, case_photos, *seizure_inputs],
+               [saved, saved_json], api_name="save_case").success(
+        h.cases.mark_saved, [saved_json], [save], api_visibility="private")
+    # A change means another case: Save is ready again. The photos and seizure fields are
+    # also filled in by the page after Identify, so there only the officer's own input
+    # counts where the component tells it apart (a date picker does not: its change
+    # arrives with the button still ready, which `reopen` leaves alone).
+    events = [f.change for f in (shipment, action, note)] + [
+        getattr(f, "input", f.change) for f in (case_photos, *seizure_inputs)]
+    for event in events:
+        event(h.cases.reopen, [save], [save], api_visibility="private", queue=False,
+              show_progress="hidden")
     key_panel.wire(selector, shipment, note, action)
     return h

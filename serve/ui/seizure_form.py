@@ -50,7 +50,7 @@ def build_seizure_inputs(texts: Texts, catalogue_choices) -> list[Any]:
                                     f"seizures.field.{field}", _choices(field))
 
     with gr.Row():
-        label("seizure_date", gr.Textbox(max_length=10))
+        label("seizure_date", gr.DateTime(include_time=False, type="string"))  # a calendar
         label("place", gr.Textbox(max_length=200))
         label("country", gr.Textbox(max_length=2))
         enum("direction")
