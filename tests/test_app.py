@@ -448,17 +448,27 @@ def test_species_sheet_and_lookalike_pairs(photos_root):
 
     from species_data import PACKAGED_DIR, load_catalogue
 
-    from serve.identify.species_card import card_markdown, lookalike_pairs_html, separating_cue
+    from serve.identify.species_card import card_markdown, checked_text, lookalike_pairs_html, separating_cue
 
     catalogue = load_catalogue(PACKAGED_DIR)
     entry = catalogue["ivory_carving"]
     md = card_markdown(entry, catalogue, "en")
+    assert checked_text(entry, "en") == t("app.card.checked.cop", month="2026-02", cop="20")
     for text in ("Elephant ivory carving", "*Elephantidae spp.*", t("app.card.appendix", "en",
-                 appendix="I"), entry.cites.checked_against, t("app.card.protected_yes"),
+                 appendix="I"), checked_text(entry, "en"), t("app.card.protected_yes"),
                  "Bone carving:", entry.handling_in("en").value[0], entry.sources[0].url,
                  "Botswana, Namibia, South Africa and Zimbabwe", t("app.card.listings")):
         assert text in md, text
     assert t("app.card.in_force", date="2026-03-05") in card_markdown(catalogue["shark"], catalogue, "en")
+    assert t("app.card.fallback", "en") not in md
+    # French: every text of the sheet in French, with French spacing; nothing said to be English
+    fr = card_markdown(entry, catalogue, "fr")
+    assert entry.cites.note_in("fr").value.split(" : ")[0] in fr and entry.cites.note not in fr
+    assert entry.cites.listings[0].covers_in("fr").value.split(" : ")[0] in fr
+    assert "\u202f:" in fr and " :" not in fr and t("app.card.fallback", "fr") not in fr
+    # a partial language: the notice that the sheet is partly English comes first, under the name
+    ms = card_markdown(entry, catalogue, "ms").split("\n\n")
+    assert ms[1] == t("app.card.fallback", "ms")
     photos = sorted((photos_root / "ivory_carving").iterdir())
     examples = {"ivory_carving": photos[0], "bone_carving": sorted((photos_root / "bone_carving").iterdir())[0]}
     officer = photos[1]

@@ -72,3 +72,20 @@ def test_cites_appendix_uses_the_official_term_per_language():
     expected = {"en": "Appendix I", "fr": "Annexe I", "es": "Apéndice I", "pt": "Anexo I", "id": "Apendiks I"}
     for lang, term in expected.items():
         assert term in t("decision.cites.appendix_i", lang), lang
+
+
+def test_french_typography_puts_a_narrow_no_break_space_before_high_punctuation():
+    nn = i18n.NARROW_NBSP
+    assert i18n.typeset("Si c'est exact : Annexe I ; voir ci-dessous !", "fr") == \
+        f"Si c'est exact{nn}: Annexe I{nn}; voir ci-dessous{nn}!"
+    assert i18n.typeset("**Nom:** Tigre. Quoi? 93% « oui »", "fr") == \
+        f"**Nom{nn}:** Tigre. Quoi{nn}? 93{nn}% «{nn}oui{nn}»"
+    # never inside URLs, times, HTML entities or attributes
+    for untouched in ("https://cites.org/eng/app/appendices.php?x=1", "12:30", "A &amp;B", 'style="height:240px;x:1"'):
+        assert i18n.typeset(untouched, "fr") == untouched
+    once = i18n.typeset("Note : 93 %", "fr")
+    assert i18n.typeset(once, "fr") == once  # idempotent
+    assert i18n.typeset("Note : 93 %", "en") == "Note : 93 %"  # French only
+    assert t("decision.identified.very_likely", "fr", name="Tigre", confidence=0.93).endswith(
+        f"(93{nn}% de confiance du modèle).")
+    assert "93%" in t("decision.identified.very_likely", "en", name="Tiger", confidence=0.93)
