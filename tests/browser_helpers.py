@@ -76,14 +76,18 @@ def running_app(data_dir: Path, photo_roots: tuple[Path, ...], users: dict[str, 
 # --- the page ------------------------------------------------------------------------------
 
 
-def login(page, url: str, name: str, secret: str | None = None) -> None:
-    """Sign in through Gradio's login page and wait for the app's header."""
+def login(page, url: str, name: str, secret: str | None = None, lang: str = "en") -> None:
+    """Sign in through Gradio's login page (shown in the browser's language, `lang`) and wait
+    for the app's header."""
     from serve.i18n import t
 
     page.goto(url)
-    page.get_by_label("username").fill(name)
-    page.get_by_label("password").fill(password(name) if secret is None else secret)
-    page.get_by_role("button", name="Login").click()
+    page.get_by_label(t("gradio.login.username", lang), exact=True).fill(name)
+    page.get_by_label(t("gradio.login.password", lang), exact=True).fill(password(name) if secret is None else secret)
+    page.get_by_role("button", name=t("gradio.login.login", lang), exact=True).click()
+    if secret is None and lang != "en":
+        page.get_by_role("tab", name=t("app.tab.identify", lang), exact=True).wait_for()
+        return
     if secret is None:
         page.get_by_text(re.compile(re.escape(name) + r"\s*\(")).first.wait_for()
         page.get_by_role("tab", name=t("app.tab.identify"), exact=True).wait_for()

@@ -489,3 +489,33 @@ def test_species_sheet_and_lookalike_pairs(photos_root):
         entry.lookalike("bone_carving").cue_in("en").value
     assert separating_cue(catalogue, "bone_carving", "ivory_carving", "en")  # either side holds it
     assert separating_cue(catalogue, "tiger", "ceramic_ware", "en") is None
+
+
+def test_the_page_is_served_in_the_users_language(server):
+    """The login page in the browser's language; the app page in the signed-in user's own
+    choice: <html lang>, title, login message, Gradio's own strings (issue 17 item 4)."""
+    import httpx
+
+    from serve.page_language import gradio_translations
+    from serve.ui.common import LANGUAGE_AUDIT
+
+    ctx, url, _ = server
+    login_page = httpx.get(url, headers={"accept-language": "fr-CH,fr;q=0.9,en;q=0.5"}).text
+    assert '<html\n\tlang="fr"' in login_page or '<html lang="fr"' in login_page.replace("\n\t", " ")
+    assert f"<title>{t('app.page_title', 'fr')}</title>" in login_page
+    assert json.dumps(t("app.login.message", "fr"), ensure_ascii=False) in login_page
+    assert json.dumps(t("app.login.message"), ensure_ascii=False) not in login_page
+    assert '"i18n_translations":{' in login_page and '"Se connecter"' in login_page
+    english = httpx.get(url, headers={"accept-language": "de-DE"}).text  # no supported language
+    assert 'lang="en"' in english and f"<title>{t('app.page_title')}</title>" in english
+
+    ctx.store.set_language("tom", "pt")  # tom chose Portuguese; his browser says English
+    ctx.store.audit("tom", LANGUAGE_AUDIT, {"language": "pt"})
+    with httpx.Client(base_url=url, headers={"accept-language": "en-US"}) as browser:
+        assert browser.post("login", data={"username": "tom", "password": password("tom")}).status_code == 200
+        page = browser.get("/").text
+    assert 'lang="pt-BR"' in page and f"<title>{t('app.page_title', 'pt')}</title>" in page
+    assert f'"title":{json.dumps(t("app.page_title", "pt"), ensure_ascii=False)}' in page
+    assert "navigator, 'language'" in page  # Gradio's own strings start in Portuguese
+    assert gradio_translations()["pt-BR"]["upload_text.drop_file"] == t("gradio.upload_text.drop_file", "pt")
+    assert gradio_translations()["fr"]["common.complete"] == "Terminé"  # Gradio itself has no text for it

@@ -243,7 +243,7 @@ def test_trainee_has_no_trainer_tab_and_the_trainer_api_refuses(app, new_page):
 def test_signed_out_visitor_sees_only_the_login_page(app, new_page, browser):
     page = new_page()
     page.goto(app.url)
-    page.get_by_role("button", name="Login").wait_for()
+    page.get_by_role("button", name=t("gradio.login.login"), exact=True).wait_for()
     page.get_by_text(t("app.login.message"), exact=True).wait_for()
     assert page.get_by_role("tab").count() == 0
     assert page.get_by_text(t("app.title"), exact=True).count() == 0
@@ -253,14 +253,14 @@ def test_signed_out_visitor_sees_only_the_login_page(app, new_page, browser):
     screenshot(page, "login", height=420)
 
     login(page, app.url, "tess", secret="not-her-password")  # a wrong password: still the login page
-    page.get_by_text("Incorrect Credentials").wait_for()
+    page.get_by_text(t("gradio.login.incorrect_credentials"), exact=True).wait_for()
     assert page.get_by_role("tab").count() == 0
 
     login(page, app.url, "tess")
     cookies = page.context.cookies()
     assert page.request.get(app.url + "config").status == 200
     page.get_by_text(t("app.logout"), exact=True).click()
-    page.get_by_role("button", name="Login").wait_for()
+    page.get_by_role("button", name=t("gradio.login.login"), exact=True).wait_for()
     assert page.get_by_role("tab").count() == 0
     assert page.request.get(app.url + "config").status == 401
     stolen = browser.new_context()  # the signed-out session's cookie no longer opens the app
