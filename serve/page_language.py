@@ -16,6 +16,10 @@ the right language:
   user's (their choice, else the browser's, as everywhere in the app) or, on the login page,
   the browser's; the page gets `<html lang>`, a translated title and login message, and starts
   Gradio's i18n in that language.
+* Some of Gradio's labels for screen readers and tooltips are written in English in its code
+  ("Copy table data", "number input for <label>", a table header's stale tooltip): they are
+  not translatable through `gr.I18n`, so the start-up script replaces them, as Gradio draws
+  them, with the app's translations (`gradio.aria.*` and the app's own short strings).
 * `RELOAD_JS` - run after the user picks a language: the page is drawn again, all of it in
   the new language.
 """
@@ -31,6 +35,8 @@ from serve.i18n import DEFAULT_LANGUAGE, LANGUAGES, strings, t, typeset
 # Our language codes -> the locale Gradio's bundled translations use (Brazilian Portuguese).
 GRADIO_LOCALE = {"pt": "pt-BR"}
 PREFIX = "gradio."
+ARIA = "gradio.aria."  # Gradio's hard-coded English attributes: ours to translate, not gr.I18n's
+ATTRIBUTES = ("aria-label", "title", "placeholder", "alt")
 RELOAD_JS = "() => { window.location.reload(); }"
 
 
@@ -43,7 +49,8 @@ def gradio_translations() -> dict[str, dict[str, str]]:
     """{Gradio locale: {Gradio key: text}} for every language that translates Gradio's strings."""
     out: dict[str, dict[str, str]] = {}
     for lang in LANGUAGES:
-        mine = {k[len(PREFIX):]: typeset(v, lang) for k, v in strings(lang).items() if k.startswith(PREFIX)}
+        mine = {k[len(PREFIX):]: typeset(v, lang) for k, v in strings(lang).items()
+                if k.startswith(PREFIX) and not k.startswith(ARIA)}
         if mine:
             out[html_lang(lang)] = mine
     return out
@@ -61,18 +68,65 @@ _HTML_LANG = re.compile(r'<html(\s+)lang="[^"]*"')
 _HEAD = re.compile(r"<head>", re.IGNORECASE)
 
 
+def attribute_translations(lang: str) -> dict:
+    """{"exact": {English: text}, "patterns": [[regex, replacement], ...]} for the attributes
+    Gradio writes in English: its hard-coded labels (`gradio.aria.*`, with `{placeholders}`
+    as patterns) and the app's own short strings (a table header's tooltip keeps the header
+    it was built with)."""
+    if lang == DEFAULT_LANGUAGE:
+        return {"exact": {}, "patterns": []}
+    english, mine = strings(DEFAULT_LANGUAGE), strings(lang)
+    exact: dict[str, str] = {}
+    patterns: list[list[str]] = []
+    for key, en in english.items():
+        theirs = mine.get(key)
+        if not theirs or theirs == en or (key.startswith(PREFIX) and not key.startswith(ARIA)):
+            continue
+        names = re.findall(r"\{(\w+)\}", en)
+        if names:
+            if key.startswith(ARIA):
+                source = "^" + re.sub(r"\\\{\w+\\\}", "(.*?)", re.escape(en)) + "$"
+                target = theirs
+                for i, name in enumerate(names, 1):
+                    target = target.replace("{" + name + "}", f"${i}")
+                patterns.append([source, typeset(target, lang)])
+        elif len(en) <= 80 and "{" not in theirs:
+            exact[en] = typeset(theirs, lang)
+    return {"exact": exact, "patterns": patterns}
+
+
 def _start_script(lang: str) -> str:
-    """Runs before Gradio: its i18n starts in `lang`, and `<html lang>` stays `lang` (Gradio
-    sets it to its own locale, English for the languages it has no translations of)."""
+    """Runs before Gradio: its i18n starts in `lang`; `<html lang>` stays `lang` (Gradio sets it
+    to its own locale, English for the languages it has no translations of); attributes Gradio
+    writes in English are translated as they appear."""
     tag = json.dumps(html_lang(lang))
+    table = json.dumps(attribute_translations(lang), ensure_ascii=False).replace("</", "<\\/")
+    attributes = json.dumps(list(ATTRIBUTES))
     return ("<script>(function () {"
-            f"var tag = {tag}, root = document.documentElement;"
+            f"var tag = {tag}, root = document.documentElement, table = {table}, names = {attributes};"
             "try { Object.defineProperty(navigator, 'language', {get: function () { return tag; }});"
             "Object.defineProperty(navigator, 'languages', {get: function () { return [tag]; }}); }"
             " catch (e) {}"
             "root.lang = tag;"
-            "new MutationObserver(function () { if (root.lang !== tag) root.lang = tag; })"
-            ".observe(root, {attributes: true, attributeFilter: ['lang']});"
+            "var rules = table.patterns.map(function (p) { return [new RegExp(p[0]), p[1]]; });"
+            "function say(text) {"
+            "  if (Object.prototype.hasOwnProperty.call(table.exact, text)) return table.exact[text];"
+            "  for (var i = 0; i < rules.length; i++) if (rules[i][0].test(text))"
+            "    return text.replace(rules[i][0], rules[i][1]).replace(/[\\s\\u202f:«»\"]*undefined[\\s\\u202f»\"]*/g, '');"
+            "  return null; }"
+            "function fix(el) { for (var i = 0; i < names.length; i++) {"
+            "  var v = el.getAttribute && el.getAttribute(names[i]);"
+            "  if (v) { var w = say(v); if (w !== null && w !== v) el.setAttribute(names[i], w); } } }"
+            "function sweep(node) { if (node.nodeType !== 1) return; fix(node);"
+            "  var all = node.querySelectorAll('[' + names.join('],[') + ']');"
+            "  for (var i = 0; i < all.length; i++) fix(all[i]); }"
+            "new MutationObserver(function (changes) {"
+            "  if (root.lang !== tag) root.lang = tag;"
+            "  if (!rules.length && !Object.keys(table.exact).length) return;"
+            "  for (var i = 0; i < changes.length; i++) { var c = changes[i];"
+            "    if (c.type === 'attributes') { if (c.target !== root) fix(c.target); }"
+            "    else for (var j = 0; j < c.addedNodes.length; j++) sweep(c.addedNodes[j]); } })"
+            ".observe(root, {attributes: true, attributeFilter: ['lang'].concat(names), childList: true, subtree: true});"
             "})();</script>")
 
 

@@ -163,6 +163,11 @@ def entry_from_mapping(data: Any, source: Path | str | None = None) -> Catalogue
         out.add(field, message)
 
     names = _lang_map(data["common_names"], "common_names", out, True) if data.get("common_names") else {}
+    for lang, items in names.items():  # "Giant clam (shell, meat)" split at its comma reads "Giant clam (shell"
+        for i, name in enumerate(items):
+            if name.count("(") != name.count(")"):
+                out.add(f"common_names.{lang}[{i}]", f"{name!r} has unbalanced parentheses: was one name split "
+                        "at a comma? Write it as one quoted string")
     cues = _lang_map(data["cues"], "cues", out, True) if data.get("cues") else {}
     handling = _lang_map(data["handling"], "handling", out, True) if data.get("handling") else {}
 

@@ -127,3 +127,12 @@ def test_checked_against_is_read_back_into_parts(cat):
     own = CheckedAgainst.parse("2026-03 (checked with the national list)")
     assert own.basis is Basis.OTHER and own.params["detail"] == "checked with the national list"
     assert {CheckedAgainst.parse(e.cites.checked_against).basis for e in cat} <= {Basis.COP, Basis.APPENDICES}
+
+
+def test_a_name_split_at_a_comma_is_refused(cat):
+    m = entry_to_mapping(cat["giant_clam"])
+    assert m["common_names"]["en"][0] == "Giant clam (shell, meat or carving)"
+    m["common_names"]["en"] = ["Giant clam (shell", "meat or carving)"]
+    with pytest.raises(CatalogueError) as err:
+        entry_from_mapping(m)
+    assert err.value.field == "common_names.en[0]" and "split" in str(err.value)

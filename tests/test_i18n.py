@@ -89,3 +89,20 @@ def test_french_typography_puts_a_narrow_no_break_space_before_high_punctuation(
     assert t("decision.identified.very_likely", "fr", name="Tigre", confidence=0.93).endswith(
         f"(93{nn}% de confiance du modèle).")
     assert "93%" in t("decision.identified.very_likely", "en", name="Tiger", confidence=0.93)
+
+
+def test_the_english_detector_of_the_french_walk_finds_english_and_only_english():
+    from species_data import load_catalogue
+    from tests.untranslated import EnglishDetector
+
+    detector = EnglishDetector("fr")
+    tiger = load_catalogue()["tiger"]
+    english = ["Drop File Here", "Click to Upload", t("app.quiz.intro", "en"), t("app.history.search", "en"),
+               tiger.cues_in("en").value[0], tiger.cites.note, "common.complete",
+               FALLBACK_MARK + "Scientific name", "number input for Nombre de questions",
+               "IFAW (Dec 2025): CoP20 rejects proposals to reopen rhino horn and ivory trade"[6:]]
+    french = [t("app.quiz.intro", "fr"), t("app.history.search", "fr"), tiger.cues_in("fr").value[0],
+              tiger.cites.note_in("fr").value, "Jaguar", "Photos", "olga", "v1", "Panthera tigris",
+              "IFAW (Dec 2025) : CoP20 rejects proposals to reopen rhino horn and ivory trade"]  # a citation
+    assert [f.text for f in detector.findings(english)] == [" ".join(x.split()) for x in english]
+    assert detector.findings(french) == []

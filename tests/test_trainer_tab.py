@@ -9,6 +9,8 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
+from serve.i18n import t
+
 from serve.context import AppConfig, AppContext
 from serve.ui.trainer_handlers import TrainerHandlers
 from serve.ui.trainer_views import EntryForm
@@ -104,7 +106,8 @@ def test_catalogue_entry_edit_is_validated_saved_and_audited(app):
     assert form.id == "seahorse" and "Seahorse" in form.common_names
     edited = form.__class__(**{**form.__dict__, "cues": form.cues + "\nA new cue from the trainer."})
     message, history, _ = h.save_entry(*edited.values(), request=trainer)
-    assert "seahorse" in message and history[0][1:] == ["tina", "seahorse", "updated"]
+    assert "seahorse" in message and history["data"][0][1:] == ["tina", "seahorse", "updated"]
+    assert history["headers"][1] == t("trainer.ui.col_author")  # the table keeps translated headers
     assert "A new cue from the trainer." in ctx.catalogue()["seahorse"].cues_in("en").value
     assert ctx.catalogue()["seahorse"].common_names["fr"] == ("Hippocampe",)  # other languages kept
     assert ctx.store.audit_log(action="trainer_catalogue_save")[0].who == "tina"
@@ -126,8 +129,8 @@ def test_upload_gates_each_file_and_stores_the_accepted_with_provenance(app, tmp
         h.upload(files, NEW_CLASS, "", "", "", request=trainer)
     with pytest.raises(gr.Error, match="no catalogue entry"):
         h.upload(files, "unicorn", "src", "CC0", "", request=trainer)
-    rows, summary = h.upload(files, NEW_CLASS, "field trip", "CC-BY-4.0", "A. Person", request=trainer)
-    verdict = {row[0]: row for row in rows}
+    table, summary = h.upload(files, NEW_CLASS, "field trip", "CC-BY-4.0", "A. Person", request=trainer)
+    verdict = {row[0]: row for row in table["data"]}
     assert "5 of 7" in summary
     assert "elephant" in verdict[dup.name][2] and verdict[dup.name][1] == "no"
     assert verdict[junk.name][1] == "no"
@@ -135,7 +138,7 @@ def test_upload_gates_each_file_and_stores_the_accepted_with_provenance(app, tmp
     assert len(stored) == 5 and {p.licence for p in stored} == {"CC-BY-4.0"} and stored[0].uploader == "tina"
     assert all(ctx.photos.exists(p.sha256) for p in stored)
     again, _ = h.upload(files[:1], NEW_CLASS, "field trip", "CC-BY-4.0", "", request=trainer)
-    assert again[0][1] == "no"  # already in the class
+    assert again["data"][0][1] == "no"  # already in the class
     entry = ctx.store.audit_log(action="trainer_upload")[-1]
     assert entry.who == "tina" and len(entry.detail["accepted"]) == 5
 
@@ -147,8 +150,8 @@ def test_quick_update_publish_override_and_rollback(app, monkeypatch):
     summary, html, plot, choice = h.quick_update(request=trainer)
     assert "v2" in summary and NEW_CLASS in html and choice["value"] == "v2"
     assert plot is not None and plot.size[0] > 100  # the candidate's confusion matrix
-    rows, *_ = h.versions(request=trainer)
-    assert [r[0] for r in rows][:2] == ["v2", "v1"]
+    table, *_ = h.versions(request=trainer)
+    assert [r[0] for r in table["data"]][:2] == ["v2", "v1"]
 
     import train.compare as compare_module
 
@@ -202,7 +205,8 @@ def test_removing_a_model_photo_leaves_it_out_of_the_next_update(app):
 
 def test_label_noise_lists_photos_to_review(app):
     h, _, _, _ = app
-    rows, gallery, status = h.label_noise("", request=FakeRequest("tina"))
+    table, gallery, status = h.label_noise("", request=FakeRequest("tina"))
+    rows = table["data"]
     assert isinstance(rows, list) and all(len(r) == 7 for r in rows) and str(len(rows)) in status
 
 

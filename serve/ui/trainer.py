@@ -18,7 +18,7 @@ from serve.i18n import t
 from serve.ui.case_review import CaseReviewHandlers
 from serve.ui.trainer_checklist import build_checklist_section
 from serve.ui.trainer_handlers import TrainerHandlers
-from serve.ui.trainer_views import EntryForm
+from serve.ui.trainer_views import FLAG_COLUMNS, HISTORY_COLUMNS, VERDICT_COLUMNS, VERSION_COLUMNS, EntryForm
 
 KINDS = tuple(k.value for k in Kind)  # the form's choices: the catalogue's own values
 APPENDICES = tuple(a.value for a in Appendix)
@@ -51,8 +51,9 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
     def table(key: str, columns: tuple[str, ...]) -> gr.Dataframe:
         frame = gr.Dataframe(headers=[L(c) for c in columns], label=L(key), interactive=False)
         if texts is not None:
-            texts.add(frame, lambda lg, user: gr.update(
-                label=t(f"trainer.ui.{key}", lg), headers=[t(f"trainer.ui.{c}", lg) for c in columns]))
+            # Gradio redraws the headers only with a value: an empty table in the user's language
+            texts.add(frame, lambda lg, user: gr.update(label=t(f"trainer.ui.{key}", lg), value={
+                "headers": [t(f"trainer.ui.{c}", lg) for c in columns], "data": []}))
         return frame
 
     def btn(key: str, **kw) -> gr.Button:
@@ -103,7 +104,7 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
                 form["sources"] = lab(gr.Textbox(lines=3), "field_sources")
             save_btn = btn("save_entry", variant="primary")
             entry_status = gr.Markdown()
-            history = table("history", ("col_time", "col_author", "col_entry", "col_action"))
+            history = table("history", HISTORY_COLUMNS)
             build_checklist_section(ctx, texts, lang)  # CITES listings from a Species+ CSV
         fields = [form[name] for name in EntryForm.field_names()]
 
@@ -117,7 +118,7 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
             files = lab(gr.File(file_count="multiple", file_types=["image", ".zip"]), "files")
             upload_btn = btn("upload", variant="primary")
             upload_summary = gr.Markdown()
-            verdicts = table("verdicts", ("col_file", "col_accepted", "col_verdict", "col_sha"))
+            verdicts = table("verdicts", VERDICT_COLUMNS)
             md("review_help")
             review_btn = btn("review")
             shas = gr.State([])
@@ -130,8 +131,7 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
             review_status = gr.Markdown()
             noise_btn = btn("find_noise")
             noise_status = gr.Markdown()
-            flags = table("flags", ("col_label", "col_suggested", "col_p_given", "col_p_other", "col_similarity",
-                                    "col_reason", "col_sha"))
+            flags = table("flags", FLAG_COLUMNS)
             flag_gallery = lab(gr.Gallery(columns=8, height=300), "flag_gallery")
 
         # --- confirmed case photos (issue 19: confirmation closes the loop) --------------
@@ -165,8 +165,7 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
                 publish_btn = btn("publish", variant="primary", scale=1)
             publish_status = gr.Markdown()
             versions_btn = btn("refresh_versions")
-            versions = table("versions", ("col_version", "col_created", "col_parent", "col_mode", "col_classes",
-                                          "col_top1", "col_published"))
+            versions = table("versions", VERSION_COLUMNS)
             with gr.Row():
                 rollback_pick = lab(gr.Dropdown([], allow_custom_value=True, scale=2), "rollback_to")
                 rollback_reason = lab(gr.Textbox(scale=3), "rollback_reason")

@@ -25,7 +25,8 @@ from serve.i18n import t
 from species_data.photo_store import sniff_ext
 from serve.records.store import AlreadyExists, NotFound
 from serve.ui.trainer_models import ModelHandlers
-from serve.ui.trainer_views import EntryForm, flag_rows, form_from_mapping, form_to_mapping, history_rows, verdict_rows
+from serve.ui.trainer_views import (FLAG_COLUMNS, HISTORY_COLUMNS, VERDICT_COLUMNS, EntryForm, flag_rows, form_from_mapping,
+                                   form_to_mapping, frame, history_rows, verdict_rows)
 
 try:  # written by another engineer; uploads of single images work without it
     from species_data.zipimport import ZipImportError, iter_zip_images
@@ -120,7 +121,7 @@ class TrainerHandlers(ModelHandlers):
         user, lang = self._require(request, Permission.EDIT_CATALOGUE)
         entry = self.ctx.catalogue().get(entry_id or "")
         form = form_from_mapping(entry_to_mapping(entry)) if entry else EntryForm(id=entry_id or "")
-        history = history_rows(read_history(self.ctx.config.catalogue_overlay))
+        history = frame(history_rows(read_history(self.ctx.config.catalogue_overlay)), HISTORY_COLUMNS, lang)
         return [*form.values(), history, t("trainer.catalogue.loaded" if entry else "trainer.catalogue.new", lang,
                                            id=entry_id or "")]
 
@@ -139,7 +140,7 @@ class TrainerHandlers(ModelHandlers):
         self.ctx.reload_catalogue()
         self.ctx.store.audit(user.name, "trainer_catalogue_save",
                              {"id": mapping["id"], "action": "updated" if old else "created", "file": path.name})
-        history = history_rows(read_history(self.ctx.config.catalogue_overlay))
+        history = frame(history_rows(read_history(self.ctx.config.catalogue_overlay)), HISTORY_COLUMNS, lang)
         return t("trainer.catalogue.saved", lang, id=mapping["id"]), history, gr.update(choices=self._class_choices())
 
     # --- photos --------------------------------------------------------------------------
@@ -206,7 +207,7 @@ class TrainerHandlers(ModelHandlers):
             "class_id": class_id, "accepted": accepted, "verdicts": summarise(verdicts),
             "source": source.strip(), "licence": licence.strip()})
         summary = t("trainer.upload.summary", lang, accepted=len(accepted), total=len(verdicts), id=class_id)
-        return verdict_rows(verdicts, lang), summary
+        return frame(verdict_rows(verdicts, lang), VERDICT_COLUMNS, lang), summary
 
     def _class_photos(self, class_id: str) -> list[tuple[str, str, str]]:
         """(sha, path, origin) of the class's current photos: the published model's and uploads."""
@@ -312,7 +313,7 @@ class TrainerHandlers(ModelHandlers):
         gallery = [(image, f"{f.label} → {f.suggested} ({f.p_given:.2f})") for f in flags
                    if (image := _thumb(f.path)) is not None]
         self.ctx.store.audit(user.name, "trainer_label_noise", {"class_id": class_id or "*", "flags": len(flags)})
-        return flag_rows(flags, lang), gallery, t("trainer.noise.found", lang, n=len(flags))
+        return frame(flag_rows(flags, lang), FLAG_COLUMNS, lang), gallery, t("trainer.noise.found", lang, n=len(flags))
 
     def select_photo(self, shas: list, evt: gr.SelectData, request: gr.Request):
         """The content hash of the gallery photo clicked."""

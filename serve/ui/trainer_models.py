@@ -12,7 +12,7 @@ import gradio as gr
 
 from serve.records.auth import Permission
 from serve.i18n import t
-from serve.ui.trainer_views import comparison_html, job_text, update_summary, versions_rows
+from serve.ui.trainer_views import VERSION_COLUMNS, comparison_html, frame, job_text, update_summary, versions_rows
 
 VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -99,7 +99,8 @@ class ModelHandlers:
         rows = versions_rows(list_versions(self.models_dir), published.meta.version if published else None,
                              lang)
         choices = self._candidates()
-        return rows, gr.update(choices=choices), gr.update(choices=choices), gr.update(choices=self._class_choices())
+        return (frame(rows, VERSION_COLUMNS, lang), gr.update(choices=choices), gr.update(choices=choices),
+                gr.update(choices=self._class_choices()))
 
     def publish(self, version: str, override: bool, reason: str, request: gr.Request):
         """Serve a candidate. Worse than the published model on any class: override + reason needed."""

@@ -14,6 +14,22 @@ from species_data.catalogue import Appendix, Kind
 from serve.i18n import t
 
 
+# --- tables ------------------------------------------------------------------------------
+
+HISTORY_COLUMNS = ("col_time", "col_author", "col_entry", "col_action")
+VERDICT_COLUMNS = ("col_file", "col_accepted", "col_verdict", "col_sha")
+FLAG_COLUMNS = ("col_label", "col_suggested", "col_p_given", "col_p_other", "col_similarity", "col_reason",
+                "col_sha")
+VERSION_COLUMNS = ("col_version", "col_created", "col_parent", "col_mode", "col_classes", "col_top1",
+                   "col_published")
+
+
+def frame(rows: list[list[str]], columns: Sequence[str], lang: str) -> dict[str, Any]:
+    """A table value with its headers in `lang` (rows alone would bring back the headers the
+    component was built with, in English)."""
+    return {"headers": [t(f"trainer.ui.{c}", lang) for c in columns], "data": rows}
+
+
 # --- catalogue form ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
