@@ -136,6 +136,10 @@ def test_a_walk_in_a_complete_language_shows_no_english(app, photos_root, lang):
             page.get_by_role("button", name=L("app.cohort.run"), exact=True).click()
             page.get_by_text(L("app.cohort.col.trainee"), exact=True).first.wait_for()
             check("cohort", page)
+            page.get_by_role("tab", name=L("app.tab.analyst"), exact=True).click()
+            page.get_by_role("button", name=L("seizures.analyst.run"), exact=True).click()
+            page.wait_for_timeout(3000)
+            check("analyst", page)
         finally:
             browser.close()
     report = "\n".join(f"{step}:\n  " + "\n  ".join(map(str, hits)) for step, hits in found.items())
