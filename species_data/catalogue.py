@@ -294,6 +294,15 @@ class Catalogue:
     def group_of(self, entry_id: str) -> Group:
         return self._groups[self[entry_id].group]
 
+    def link(self, a: str, b: str) -> LookAlike | None:
+        """The look-alike record of a pair, held by either entry: its cue separates them."""
+        for x, y in ((a, b), (b, a)):
+            entry = self._by_id.get(x)
+            found = entry.lookalike(y) if entry is not None else None
+            if found is not None:
+                return found
+        return None
+
     def members(self, group_id: str) -> tuple[CatalogueEntry, ...]:
         if group_id not in self._groups:
             raise KeyError(f"no catalogue group {group_id!r}")

@@ -269,8 +269,8 @@ def test_quiz_answer_once_only_and_only_by_its_trainee(server, clients):
                                       api_name="/quiz_answer")
     assert feedback["chosen"] == chosen and feedback["expected"] in [c["value"] for c in q["choices"]]
     assert feedback["correct"] == (chosen == feedback["expected"])
-    assert text.startswith("### " + t("quiz.feedback.correct" if feedback["correct"]
-                                      else "quiz.feedback.wrong"))
+    verdict = t("quiz.feedback.correct" if feedback["correct"] else "quiz.feedback.wrong")
+    assert f'data-correct="{str(feedback["correct"]).lower()}"' in text and verdict in text
     answers = ctx.store.answers_for("tina")
     assert answers[-1].question_id == q["question_id"]  # written when given
     with pytest.raises(AppError, match="already answered"):
@@ -285,7 +285,35 @@ def test_quiz_answer_once_only_and_only_by_its_trainee(server, clients):
     nxt = tina.predict(q["session_id"], api_name="/quiz_next")[2]
     assert nxt["position"] == 2 and nxt["question_id"] != q["question_id"]
     summary = tina.predict(q["session_id"], api_name="/quiz_finish")
-    assert "of 1 right" in summary[0]
+    assert "of 1 right" in summary[0] and "<progress" in summary[0]  # the certification rule and its bar
+
+
+def test_a_hard_quiz_teaches_on_every_answer_right_or_wrong(server, clients):
+    """Through the API: hard questions hold look-alikes only; a right answer and a wrong one
+    both come back with the cue separating two of the choices and the photos side by side."""
+    ctx, _, _ = server
+    catalogue = ctx.catalogue()
+    tess = clients("tess")
+    out = tess.predict("all", 6, "hard", False, "common", api_name="/quiz_start")
+    seen = set()
+    for _ in range(6):
+        q = out[2]
+        values = [c["value"] for c in q["choices"]]
+        assert all(catalogue.link(a, b) for i, a in enumerate(values) for b in values[i + 1:]), values
+        wrong_first = len(seen) % 2 == 0
+        truth = ctx.quiz.photo_path(q["photo_id"]).parent.name  # tests only: the photo's folder
+        chosen = next(v for v in values if v != truth) if wrong_first else truth
+        feedback, page, pair, *_ = tess.predict(q["session_id"], q["question_id"], chosen, False,
+                                                api_name="/quiz_answer")
+        assert feedback["correct"] is (chosen == truth)
+        assert feedback["cue"] and feedback["compared_with"] in values and feedback["compared_with"] != truth
+        assert feedback["cue"] == catalogue.link(truth, feedback["compared_with"]).cue_in("en").value
+        assert "How to tell" in page and pair is not None
+        seen.add(feedback["correct"])
+        if feedback["finished"]:
+            break
+        out = tess.predict(q["session_id"], api_name="/quiz_next")
+    assert seen == {True, False}
 
 
 def test_set_language_changes_labels_and_is_stored(server, clients):

@@ -194,11 +194,15 @@ def test_trainee_answers_a_five_question_quiz_and_the_score_matches_the_feedback
         page.get_by_role("button", name=t("app.quiz.answer"), exact=True).click()
         feedback.wait_for()
         verdict = feedback.inner_text().strip()
+        box = page.locator(".quiz-feedback")
+        if page.get_by_text(t("quiz.prompt.identify.common"), exact=True).is_visible():
+            assert box.locator(".quiz-lesson").first.is_visible()  # every answer taught (issue 17 item 5)
         if verdict == right_text:
             right += 1
+            assert box.get_attribute("data-correct") == "true"
         else:  # the right answer is named, and it is another of the choices
-            box = feedback.locator("xpath=ancestor::div[contains(@class,'prose')][1]").inner_text()
-            expected = box.split(wrong_text, 1)[1].strip().splitlines()[0].strip()
+            assert box.get_attribute("data-correct") == "false"
+            expected = box.locator(".quiz-expected").inner_text().strip()
             assert expected in labels and expected != chosen, (expected, chosen, labels)
         if n < 5:
             page.get_by_role("button", name=t("app.quiz.next"), exact=True).click()

@@ -183,9 +183,5 @@ def lookalike_pairs_html(entry: CatalogueEntry, catalogue, lang: str, example_of
 
 def separating_cue(catalogue, true_id: str, chosen_id: str, lang: str) -> str | None:
     """The catalogue cue that tells `true_id` from `chosen_id` (either entry may hold it)."""
-    for a, b in ((true_id, chosen_id), (chosen_id, true_id)):
-        entry = catalogue.get(a)
-        la = entry.lookalike(b) if entry else None
-        if la is not None:
-            return la.cue_in(lang).value
-    return None
+    link = catalogue.link(true_id, chosen_id)
+    return link.cue_in(lang).value if link is not None else None
