@@ -16,7 +16,8 @@ import string
 import pytest
 
 from serve.i18n import strings, t
-from tests.browser_helpers import CHROMIUM, LAUNCH_ARGS, VIEWPORT, login, running_app
+from tests.browser_helpers import (CHROMIUM, LAUNCH_ARGS, VIEWPORT, login, open_section, running_app,
+                                   sheet_heading, verdict_card)
 from tests.untranslated import EnglishDetector, english_on
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(
@@ -64,7 +65,7 @@ def test_a_walk_in_a_complete_language_shows_no_english(app, photos_root, lang):
         if hits:
             found[step] = hits
 
-    photo, _ = confident_photo(app.ctx, photos_root)
+    photo, ident = confident_photo(app.ctx, photos_root)
     L = lambda key, **kw: t(key, lang, **kw)  # noqa: E731
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
@@ -85,13 +86,19 @@ def test_a_walk_in_a_complete_language_shows_no_english(app, photos_root, lang):
             assert page.evaluate("document.documentElement.lang") == tag
             check("start", page)
 
-            # Identify: result, species sheet, look-alikes
+            # Identify: verdict card, results, then every folded section: scores, species sheet
+            # with its look-alikes, sources
             page.locator("input[type=file][multiple]").set_input_files(str(photo))
             page.get_by_text(photo.stem).first.wait_for()
             page.get_by_role("button", name=L("app.identify.run"), exact=True).click()
-            page.get_by_text(shown_in("app.identify.summary", lang, ok=1, total=1)).wait_for(timeout=SLOW_MS)
-            page.get_by_text(L("app.card.handling"), exact=True).wait_for(timeout=SLOW_MS)
+            verdict_card(page).wait_for(timeout=SLOW_MS)
             check("identify", page)
+            name = app.ctx.catalogue()[ident.decision.label].common_name(lang)
+            open_section(page, L("app.identify.top5.label"))
+            open_section(page, L("app.identify.sheet.label", name=name))
+            sheet_heading(page, name).wait_for()
+            open_section(page, L("app.card.sources"))
+            check("identify, folded sections", page)
             page.get_by_text(shown_in("key.accordion", lang)).first.click()  # "No match? Use the key"
             check("identify, key", page)
 
