@@ -239,18 +239,26 @@ def _read_groups(path: Path, problems: list[Problem]) -> list[Group]:
         return []
     groups = []
     for i, item in enumerate(data["groups"]):
-        gid = item.get("id") if isinstance(item, Mapping) else None
-        one = _Collector(path, gid if isinstance(gid, str) else f"#{i}", "group")
-        if not isinstance(item, Mapping) or set(item) - {"id", "names"}:
-            one.add(None, f"must be a mapping with id and names, got {item!r}")
-        elif not isinstance(gid, str) or not ID_RE.match(gid):
-            one.add("id", f"must be lower_snake_case, got {gid!r}")
-        else:
-            names = _lang_map(item.get("names"), "names", one, False)
-            if not one.problems:
-                groups.append(Group(gid, names))
-        problems.extend(one.problems)
+        try:
+            groups.append(group_from_mapping(item, path, position=i))
+        except CatalogueError as exc:
+            problems.extend(exc.problems)
     return groups
+
+
+def group_from_mapping(item: Any, source: Path | str | None = None, *, position: int = 0) -> Group:
+    """Validate one group ({id, names: {lang: text}}, English name required) and build it."""
+    gid = item.get("id") if isinstance(item, Mapping) else None
+    one = _Collector(Path(source) if source else None, gid if isinstance(gid, str) else f"#{position}", "group")
+    if not isinstance(item, Mapping) or set(item) - {"id", "names"}:
+        one.add(None, f"must be a mapping with id and names, got {item!r}")
+    elif not isinstance(gid, str) or not ID_RE.match(gid):
+        one.add("id", f"must be lower_snake_case, got {gid!r}")
+    else:
+        names = _lang_map(item.get("names"), "names", one, False)
+        if not one.problems:
+            return Group(gid, names)
+    raise CatalogueError(one.problems)
 
 
 def load_catalogue(*dirs: Path | str) -> Catalogue:

@@ -13,7 +13,6 @@ from serve.i18n import t
 
 from serve.context import AppConfig, AppContext
 from serve.ui.trainer_handlers import TrainerHandlers
-from serve.ui.trainer_views import EntryForm
 from tests.trainer_world import NEW_CLASS, build_world, fresh_world
 
 PASSWORD = "a-long-test-password"
@@ -47,8 +46,6 @@ def app(tmp_path, tmp_path_factory):
 def calls(h: TrainerHandlers, photo: Path) -> dict:
     """Every handler with plausible arguments (the request is added by the caller)."""
     return {
-        "load_entry": ("seahorse",),
-        "save_entry": tuple(EntryForm(id="seahorse").values()),
         "upload": ([str(photo)], NEW_CLASS, "src", "CC0", ""),
         "review": (NEW_CLASS,),
         "select_photo": (["a" * 64], FakeSelect()),
@@ -96,24 +93,6 @@ def test_the_tab_builds_with_named_api_endpoints(app):
     names = {d.get("api_name") for d in demo.get_config_file()["dependencies"]}
     assert {"trainer_add_entry", "trainer_upload", "trainer_quick_update", "trainer_publish", "trainer_rollback",
             "trainer_retrain", "trainer_compare", "trainer_remove_photo", "trainer_label_noise"} <= names
-
-
-def test_catalogue_entry_edit_is_validated_saved_and_audited(app):
-    h, ctx, _, _ = app
-    trainer = FakeRequest("tina")
-    *values, history, status = h.load_entry("seahorse", request=trainer)
-    form = EntryForm(*values)
-    assert form.id == "seahorse" and "Seahorse" in form.common_names
-    edited = form.__class__(**{**form.__dict__, "cues": form.cues + "\nA new cue from the trainer."})
-    message, history, _ = h.save_entry(*edited.values(), request=trainer)
-    assert "seahorse" in message and history["data"][0][1:] == ["tina", "seahorse", "updated"]
-    assert history["headers"][1] == t("trainer.ui.col_author")  # the table keeps translated headers
-    assert "A new cue from the trainer." in ctx.catalogue()["seahorse"].cues_in("en").value
-    assert ctx.catalogue()["seahorse"].common_names["fr"] == ("Hippocampe",)  # other languages kept
-    assert ctx.store.audit_log(action="trainer_catalogue_save")[0].who == "tina"
-    bad = edited.__class__(**{**edited.__dict__, "appendix": "IV"})
-    with pytest.raises(gr.Error, match="appendix"):
-        h.save_entry(*bad.values(), request=trainer)
 
 
 def test_upload_gates_each_file_and_stores_the_accepted_with_provenance(app, tmp_path):

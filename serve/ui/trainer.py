@@ -11,18 +11,13 @@ from pathlib import Path
 
 import gradio as gr
 
-from species_data.catalogue import Appendix, Kind
-
 from serve.context import AppContext
 from serve.i18n import t
 from serve.ui.case_review import CaseReviewHandlers
+from serve.ui.trainer_catalogue import build_catalogue_section
 from serve.ui.trainer_checklist import build_checklist_section
 from serve.ui.trainer_handlers import TrainerHandlers
-from serve.ui.trainer_views import FLAG_COLUMNS, HISTORY_COLUMNS, VERDICT_COLUMNS, VERSION_COLUMNS, EntryForm
-
-KINDS = tuple(k.value for k in Kind)  # the form's choices: the catalogue's own values
-APPENDICES = tuple(a.value for a in Appendix)
-
+from serve.ui.trainer_views import FLAG_COLUMNS, VERDICT_COLUMNS, VERSION_COLUMNS
 
 def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir: Path | None = None,
                       retrain_mode: str = "finetune") -> TrainerHandlers:
@@ -80,33 +75,8 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
     with gr.Tabs():
         # --- catalogue ------------------------------------------------------------------
         with tab("tab_catalogue"):
-            with gr.Row():
-                entry_pick = catalogue_pick(gr.Dropdown(ids, allow_custom_value=True, scale=3), "entry")
-                load_btn = btn("load_entry", scale=1)
-            form = {}
-            with gr.Row():
-                form["id"] = lab(gr.Textbox(), "field_id")
-                form["kind"] = lab(gr.Dropdown(list(KINDS), value=Kind.WHOLE_ANIMAL.value), "field_kind")
-                form["product_type"] = lab(gr.Textbox(), "field_product_type")
-                form["group"] = lab(gr.Dropdown(sorted(ctx.catalogue().groups), allow_custom_value=True),
-                                    "field_group")
-            with gr.Row():
-                form["scientific_name"] = lab(gr.Textbox(), "field_scientific_name")
-                form["common_names"] = lab(gr.Textbox(lines=2), "field_common_names")
-                form["appendix"] = lab(gr.Dropdown(list(APPENDICES), value=Appendix.II.value), "field_appendix")
-                form["checked_against"] = lab(gr.Textbox(), "field_checked_against")
-            form["cites_note"] = lab(gr.Textbox(lines=2), "field_cites_note")
-            with gr.Row():
-                form["cues"] = lab(gr.Textbox(lines=4), "field_cues")
-                form["handling"] = lab(gr.Textbox(lines=4), "field_handling")
-            with gr.Row():
-                form["lookalikes"] = lab(gr.Textbox(lines=3), "field_lookalikes")
-                form["sources"] = lab(gr.Textbox(lines=3), "field_sources")
-            save_btn = btn("save_entry", variant="primary")
-            entry_status = gr.Markdown()
-            history = table("history", HISTORY_COLUMNS)
+            catalogue, entry = build_catalogue_section(ctx, texts, lang, h._require)
             build_checklist_section(ctx, texts, lang)  # CITES listings from a Species+ CSV
-        fields = [form[name] for name in EntryForm.field_names()]
 
         # --- photos ---------------------------------------------------------------------
         with tab("tab_photos"):
@@ -181,8 +151,8 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
             timer = gr.Timer(5, active=False)
 
     # --- events -------------------------------------------------------------------------
-    load_btn.click(h.load_entry, [entry_pick], [*fields, history, entry_status], api_name="trainer_load_entry")
-    save_btn.click(h.save_entry, fields, [entry_status, history, class_pick], api_name="trainer_add_entry")
+    entry["save"].click(catalogue.save_entry, entry["fields"], [entry["status"], entry["history"], class_pick,
+                                                                *entry["slots"]], api_name="trainer_add_entry")
     upload_btn.click(h.upload, [files, class_pick, source, licence, credit], [verdicts, upload_summary],
                      api_name="trainer_upload")
     review_btn.click(h.review, [class_pick], [gallery, shas], api_name="trainer_review")

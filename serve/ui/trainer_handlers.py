@@ -13,7 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from species_data import CatalogueError, entry_to_mapping, read_history, save_entry
+from species_data import CatalogueError
 from species_data.dataset import Photo, split_of
 from species_data.images import ImageDecodeError
 from species_data.quality import (KnownPhoto, PhashCache, QualityGate, UploadVerdict, VerdictCode,
@@ -25,8 +25,7 @@ from serve.i18n import t
 from species_data.photo_store import sniff_ext
 from serve.records.store import AlreadyExists, NotFound
 from serve.ui.trainer_models import ModelHandlers
-from serve.ui.trainer_views import (FLAG_COLUMNS, HISTORY_COLUMNS, VERDICT_COLUMNS, EntryForm, flag_rows, form_from_mapping,
-                                   form_to_mapping, frame, history_rows, verdict_rows)
+from serve.ui.trainer_views import FLAG_COLUMNS, VERDICT_COLUMNS, flag_rows, frame, verdict_rows
 
 try:  # written by another engineer; uploads of single images work without it
     from species_data.zipimport import ZipImportError, iter_zip_images
@@ -114,34 +113,6 @@ class TrainerHandlers(ModelHandlers):
 
     def _class_choices(self) -> list[str]:
         return list(self.ctx.catalogue().ids)
-
-    # --- catalogue -----------------------------------------------------------------------
-    def load_entry(self, entry_id: str, request: gr.Request):
-        """Form fields of an entry (empty form for a new id)."""
-        user, lang = self._require(request, Permission.EDIT_CATALOGUE)
-        entry = self.ctx.catalogue().get(entry_id or "")
-        form = form_from_mapping(entry_to_mapping(entry)) if entry else EntryForm(id=entry_id or "")
-        history = frame(history_rows(read_history(self.ctx.config.catalogue_overlay)), HISTORY_COLUMNS, lang)
-        return [*form.values(), history, t("trainer.catalogue.loaded" if entry else "trainer.catalogue.new", lang,
-                                           id=entry_id or "")]
-
-    def save_entry(self, entry_id: str, kind: str, product_type: str, group: str, scientific_name: str,
-                   common_names: str, appendix: str, cites_note: str, checked_against: str, cues: str,
-                   handling: str, lookalikes: str, sources: str, request: gr.Request):
-        """Validate like the loader, write into the overlay, reload the catalogue."""
-        user, lang = self._require(request, Permission.EDIT_CATALOGUE)
-        values = (entry_id, kind, product_type, group, scientific_name, common_names, appendix, cites_note,
-                  checked_against, cues, handling, lookalikes, sources)
-        form = EntryForm(*[str(v or "") for v in values])
-        old = self.ctx.catalogue().get(form.id.strip())
-        mapping = form_to_mapping(form, entry_to_mapping(old) if old else None)
-        with self._errors(lang):
-            path = save_entry(mapping, self.ctx.config.catalogue_overlay, user.name)
-        self.ctx.reload_catalogue()
-        self.ctx.store.audit(user.name, "trainer_catalogue_save",
-                             {"id": mapping["id"], "action": "updated" if old else "created", "file": path.name})
-        history = frame(history_rows(read_history(self.ctx.config.catalogue_overlay)), HISTORY_COLUMNS, lang)
-        return t("trainer.catalogue.saved", lang, id=mapping["id"]), history, gr.update(choices=self._class_choices())
 
     # --- photos --------------------------------------------------------------------------
     def quality_gate(self) -> QualityGate:

@@ -1,4 +1,5 @@
-"""What the trainer tab shows, as plain values: table rows, HTML, the catalogue form.
+"""What the trainer tab shows, as plain values: table rows and HTML (the catalogue form is
+`serve.ui.catalogue_form`).
 
 No gradio and no torch here: every function takes records in and returns strings
 or lists, each visible word through `serve.i18n.t` (domain file `trainer.json`).
@@ -6,10 +7,7 @@ or lists, each visible word through `serve.i18n.t` (domain file `trainer.json`).
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, fields
 from typing import Any, Iterable, Mapping, Sequence
-
-from species_data.catalogue import Appendix, Kind
 
 from serve.i18n import t
 
@@ -30,95 +28,7 @@ def frame(rows: list[list[str]], columns: Sequence[str], lang: str) -> dict[str,
     return {"headers": [t(f"trainer.ui.{c}", lang) for c in columns], "data": rows}
 
 
-# --- catalogue form ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class EntryForm:
-    """The English fields a trainer edits; other languages of an existing entry are kept."""
-
-    id: str = ""
-    kind: str = Kind.WHOLE_ANIMAL.value
-    product_type: str = ""
-    group: str = ""
-    scientific_name: str = ""
-    common_names: str = ""  # one per line, first = display name
-    appendix: str = Appendix.II.value
-    cites_note: str = ""
-    checked_against: str = ""
-    cues: str = ""  # one per line
-    handling: str = ""  # one per line
-    lookalikes: str = ""  # "other_id | cue" per line
-    sources: str = ""  # "title | url" per line
-
-    @classmethod
-    def field_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
-
-    def values(self) -> list[str]:
-        return [getattr(self, n) for n in self.field_names()]
-
-
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in (text or "").splitlines() if line.strip()]
-
-
-def _pairs(text: str) -> list[tuple[str, str]]:
-    out = []
-    for line in _lines(text):
-        left, _, right = line.partition("|")
-        out.append((left.strip(), right.strip()))
-    return out
-
-
-def form_from_mapping(m: Mapping[str, Any]) -> EntryForm:
-    """Form fields for an entry mapping (`species_data.entry_to_mapping`)."""
-    en = lambda d: (d or {}).get("en") or []  # noqa: E731
-    return EntryForm(
-        id=m.get("id", ""), kind=m.get("kind", Kind.WHOLE_ANIMAL.value), product_type=m.get("product_type") or "",
-        group=m.get("group", ""), scientific_name=m.get("scientific_name") or "",
-        common_names="\n".join(en(m.get("common_names"))), appendix=(m.get("cites") or {}).get("appendix", Appendix.II.value),
-        cites_note=(m.get("cites") or {}).get("note", ""),
-        checked_against=(m.get("cites") or {}).get("checked_against", ""),
-        cues="\n".join(en(m.get("cues"))), handling="\n".join(en(m.get("handling"))),
-        lookalikes="\n".join(f"{la['id']} | {(la.get('cue') or {}).get('en', '')}" for la in m.get("lookalikes") or []),
-        sources="\n".join(f"{s['title']} | {s['url']}" for s in m.get("sources") or []),
-    )
-
-
-def form_to_mapping(form: EntryForm, existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """An entry mapping for `species_data.save_entry`: the form's English over `existing`'s other languages
-    (and `existing`'s other_taxa, key attributes and listing rows, which the form does not show).
-
-    Nothing is validated here; `save_entry` validates exactly like the loader."""
-    old = dict(existing or {})
-
-    def with_en(key: str, values: list[str]) -> dict[str, Any]:
-        merged = {k: v for k, v in (old.get(key) or {}).items() if k != "en"}
-        return {"en": values, **merged}
-
-    old_cues = {la["id"]: la.get("cue") or {} for la in old.get("lookalikes") or []}
-    lookalikes = []
-    for other, cue in _pairs(form.lookalikes):
-        kept = {k: v for k, v in old_cues.get(other, {}).items() if k != "en"}
-        lookalikes.append({"id": other, "cue": {"en": cue, **kept}})
-    kept = {k: v for k, v in old.items() if k in ("other_taxa", "key")}  # fields the form does not show
-    kept_cites = {k: v for k, v in (old.get("cites") or {}).items() if k == "listings"}
-    return {
-        "id": form.id.strip(),
-        "kind": form.kind.strip(),
-        "product_type": form.product_type.strip() or None,
-        "group": form.group.strip(),
-        "scientific_name": form.scientific_name.strip() or None,
-        "common_names": with_en("common_names", _lines(form.common_names)),
-        "cites": {"appendix": form.appendix.strip(), "note": form.cites_note.strip(),
-                  "checked_against": form.checked_against.strip(), **kept_cites},
-        "cues": with_en("cues", _lines(form.cues)),
-        "lookalikes": lookalikes,
-        "handling": with_en("handling", _lines(form.handling)),
-        "sources": [{"title": title, "url": url} for title, url in _pairs(form.sources)],
-        **kept,
-    }
-
+# --- catalogue ---------------------------------------------------------------------------
 
 def history_rows(history: Sequence[Mapping[str, Any]], limit: int = 50) -> list[list[str]]:
     """Newest first: time, author, entry, action."""
