@@ -123,7 +123,10 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
         # --- model ----------------------------------------------------------------------
         with tab("tab_model"):
             update_btn = btn("quick_update", variant="primary")
+            md("quick_update_help")
             update_summary = gr.Markdown()
+            if texts is not None:  # how long the next update should take, before it is started
+                texts.add(update_summary, h.plan_on_load)
             with gr.Row():
                 candidate = lab(gr.Dropdown([], allow_custom_value=True, scale=3), "candidate")
                 compare_btn = btn("compare", scale=1)
@@ -172,7 +175,7 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
                      api_name="trainer_case_reject")
     one = {"concurrency_limit": 1, "concurrency_id": "trainer_models"}  # model changes run one at a time
     update_btn.click(h.quick_update, None, [update_summary, comparison, confusion, candidate],
-                     api_name="trainer_quick_update", **one)
+                     api_name="trainer_quick_update", show_progress_on=[update_summary], **one)  # one bar
     compare_btn.click(h.compare, [candidate], [comparison, confusion], api_name="trainer_compare")
     publish_btn.click(h.publish, [candidate, override, override_reason], [publish_status], api_name="trainer_publish",
                       **one)

@@ -7,7 +7,8 @@ or lists, each visible word through `serve.i18n.t` (domain file `trainer.json`).
 from __future__ import annotations
 
 import html
-from typing import Any, Iterable, Mapping, Sequence
+import time
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from serve.i18n import t
 
@@ -123,7 +124,50 @@ def versions_rows(metas: Iterable[Any], current: str | None, lang: str) -> list[
 def update_summary(result: Any, lang: str) -> str:
     return t("trainer.update.done", lang, version=result.bundle.meta.version, added=result.added,
              removed=result.removed, new=", ".join(result.new_classes) or "–", embedded=result.embedded_new,
-             seconds=f"{result.seconds.get('total', 0):.1f}")
+             seconds=duration(result.seconds.get("total", 0), lang))
+
+
+def duration(seconds: float, lang: str) -> str:
+    """"about 40 s", "about 2 min" - an honest, rounded length of time."""
+    if seconds < 90:
+        return t("trainer.duration.seconds", lang, n=max(1, round(seconds / 5) * 5 if seconds > 10 else round(seconds)))
+    return t("trainer.duration.minutes", lang, n=round(seconds / 60))
+
+
+def plan_text(plan: Any, lang: str) -> str:
+    """What a quick update is about to do and how long it should take (`train.update_estimate`)."""
+    if plan.to_read == 0:
+        return t("trainer.update.plan_quick", lang, time=duration(plan.seconds, lang))
+    return t("trainer.update.plan_read", lang, n=plan.to_read, total=plan.photos, time=duration(plan.seconds, lang))
+
+
+class StageReporter:
+    """The quick update's progress (`train.quick_update.Progress`) as one bar with words: the
+    stage, and while photos are read, how many and how long is left at the speed so far.
+
+    The update's own fractions fill the bar up to `upto`; its "done" is not said, since the
+    caller still has work to show after it (the comparison). `opening` (the estimate,
+    `plan_text`) stays in place of the short first stage, so the trainer can read it."""
+
+    def __init__(self, progress: Callable[..., Any], lang: str, upto: float = 1.0, opening: str | None = None) -> None:
+        self.progress, self.lang, self.upto, self.opening = progress, lang, upto, opening
+        self.started: dict[str, tuple[float, int]] = {}
+
+    def __call__(self, fraction: float, stage: str, done: int | None = None, total: int | None = None) -> None:
+        if stage == "done":
+            return
+        fraction *= self.upto
+        if stage == "photos" and self.opening:
+            self.progress(fraction, desc=self.opening)
+            return
+        if done is None or not total:
+            self.progress(fraction, desc=t(f"trainer.update.stage.{stage}", self.lang))
+            return
+        first = self.started.setdefault(stage, (time.monotonic(), done))
+        rate = (time.monotonic() - first[0]) / max(done - first[1], 1)
+        left = duration(rate * (total - done), self.lang) if done > first[1] else "…"
+        self.progress(fraction, desc=t(f"trainer.update.stage.{stage}_count", self.lang, done=done, total=total,
+                                       left=left))
 
 
 def flag_rows(flags: Iterable[Any], lang: str) -> list[list[str]]:

@@ -1,0 +1,84 @@
+"""The trainer's model screens speak to trainers (issue 17 item 6): a quick update says how
+long it will take and why (every photo never read on this computer is read once), one
+progress bar with the right words, the latest candidate chosen after a reload, no
+"not a model bundle ... python -m train fit" when nothing is chosen, a confirmation before
+publishing, and a clear warning when a new class has too few test photos to be measured."""
+from __future__ import annotations
+
+import re
+import shutil
+
+import gradio as gr
+import pytest
+
+from serve.i18n import t
+from serve.ui.trainer_views import duration
+from tests.test_trainer_tab import FakeRequest, app  # noqa: F401 (the fixture)
+from tests.trainer_world import NEW_CLASS
+
+TINA = FakeRequest("tina")
+
+
+class Bar:
+    """Stands in for gr.Progress: every (fraction, words) the handler shows."""
+
+    def __init__(self):
+        self.steps = []
+
+    def __call__(self, fraction, desc=None, **kw):
+        self.steps.append((fraction, desc))
+
+
+def test_a_first_update_on_a_fresh_data_folder_says_it_reads_every_photo_and_counts_them(app):  # noqa: F811
+    from train.bundle import Bundle
+    from train.update_estimate import estimate
+
+    h, ctx, world, _ = app
+    shutil.rmtree(world.data_dir / "embeddings")  # a fresh data folder: no photo was ever read here
+    base = Bundle.load(world.models / "v1")
+    plan = estimate(base, world.data_dir)
+    assert plan.to_read == plan.photos > 0 and not plan.measured
+    h.upload([str(p.path) for p in world.new_photos], NEW_CLASS, "field trip", "CC0", "", request=TINA)
+    bar = Bar()
+    summary, html, plot, choice = h.quick_update(request=TINA, progress=bar)
+    words = [d for _, d in bar.steps]
+    everything = plan.photos + len(world.new_photos)  # the uploads were never read either
+    said = re.fullmatch(re.escape(t("trainer.update.plan_read", n="N", total="T", time="X"))
+                        .replace("N", r"(\d+)").replace("T", r"(\d+)").replace("X", "(.+)"), words[0])
+    assert said and said.groups()[:2] == (str(everything), str(everything))
+    assert said.group(3) == duration(plan.seconds + len(world.new_photos) * plan.seconds_per_photo, "en")
+    reading = [d for d in words if d.startswith(t("trainer.update.stage.embed"))]
+    assert len(reading) >= 2 and "left" in reading[-1]  # photos counted as they are read
+    assert words[-4:] == [t(f"trainer.update.stage.{s}") for s in ("fit", "calibrate", "write", "compare")]
+    assert t("trainer.update.stage.done") not in words  # never "Done" while the comparison still runs
+    assert [f for f, _ in bar.steps] == sorted(f for f, _ in bar.steps)  # one bar, only moving forward
+    assert "read for the first time" in summary
+    again = estimate(base, world.data_dir)
+    assert again.to_read == 0 and again.measured  # read once; the speed measured here is kept
+
+
+def test_the_next_update_is_estimated_when_the_page_opens(app):  # noqa: F811
+    h, ctx, world, _ = app
+    tina = ctx.store.get_user("tina")
+    assert h.plan_on_load("en", tina)["value"].startswith("Quick update: every photo has been read")
+    assert h.plan_on_load("en", ctx.store.get_user("tom"))["value"] == ""
+    h.upload([str(p.path) for p in world.new_photos], NEW_CLASS, "field trip", "CC0", "", request=TINA)
+    said = h.plan_on_load("pt", tina)["value"]
+    assert said.startswith(f"Atualização rápida: {len(world.new_photos)} de ")
+
+
+def test_the_page_asks_before_publishing_and_draws_one_progress_bar(app):  # noqa: F811
+    from serve.ui.common import Texts
+    from serve.ui.trainer import build_trainer_tab
+
+    _, ctx, _, tmp_path = app
+    with gr.Blocks() as demo:
+        h = build_trainer_tab(ctx, Texts(), card_dir=tmp_path / "cards")
+    config = demo.get_config_file()
+    deps = {d.get("api_name"): d for d in config["dependencies"]}
+    assert len(deps["trainer_quick_update"]["show_progress_on"]) == 1
+
+
+def test_durations_are_rounded_honestly():
+    assert duration(4.4, "en") == "about 4 s" and duration(42, "en") == "about 40 s"
+    assert duration(128, "en") == "about 2 min" and duration(60 * 7.4, "fr") == "environ 7\u202fmin".replace("\u202f", " ")
