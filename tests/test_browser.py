@@ -314,7 +314,7 @@ def test_trainer_adds_a_class_publishes_it_and_an_officer_gets_it(trainer_app, n
     # A new catalogue entry.
     page.get_by_role("tab", name=t("trainer.ui.tab_catalogue"), exact=True).click()
     form = {"field_id": NEW_ID, "field_scientific_name": "Hippocampus histrix",
-            "field_common_names": NEW_NAME, "field_checked_against": "2026-02 (CoP20 amendments)",
+            "field_names_en": NEW_NAME, "field_checked_against": "2026-02 (CoP20 amendments)",
             "field_cites_note": "All seahorses (Hippocampus spp.) are in Appendix II since 2004.",
             "field_cues": NEW_CUE + "\nCurled grasping tail and a tubular snout.",
             "field_handling": "Treat this as a tentative identification only.\n"
@@ -322,7 +322,9 @@ def test_trainer_adds_a_class_publishes_it_and_an_officer_gets_it(trainer_app, n
             "field_sources": "CITES Appendices | https://cites.org/eng/app/appendices.php"}
     for key, value in form.items():
         page.get_by_label(t(f"trainer.ui.{key}"), exact=True).fill(value)
-    pick(page, t("trainer.ui.field_group"), "seahorses")
+    pick(page, t("trainer.ui.field_group"), "seahorses (seahorses)")
+    pick(page, t("trainer.ui.field_kind"), t("trainer.kind.whole_animal"))  # no default kind or Appendix
+    pick(page, t("trainer.ui.field_appendix"), t("app.card.appendix", appendix="II"))
     page.get_by_role("button", name=t("trainer.ui.save_entry"), exact=True).click()
     page.get_by_text(t("trainer.catalogue.saved", id=NEW_ID), exact=True).wait_for()
     assert grid_rows(page, t("trainer.ui.history"))[0][1:] == ["trev", NEW_ID, "created"]
