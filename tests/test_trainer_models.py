@@ -57,6 +57,24 @@ def test_a_first_update_on_a_fresh_data_folder_says_it_reads_every_photo_and_cou
     assert again.to_read == 0 and again.measured  # read once; the speed measured here is kept
 
 
+def test_the_latest_candidate_is_chosen_after_a_reload_and_nothing_chosen_is_said_plainly(app):  # noqa: F811
+    h, ctx, world, _ = app
+    tina, tom = ctx.store.get_user("tina"), ctx.store.get_user("tom")
+    assert h.latest_candidate() is None and h.candidate_on_load("en", tina)["value"] is None
+    h.upload([str(p.path) for p in world.new_photos], NEW_CLASS, "field trip", "CC0", "", request=TINA)
+    h.quick_update(request=TINA, progress=Bar())
+    page = h.candidate_on_load("fr", tina)  # what a page (re)load sets
+    assert page["value"] == "v2" and page["choices"] == ["v2", "v1"] and page["label"] == t("trainer.ui.candidate",
+                                                                                              "fr")
+    assert "value" not in h.candidate_on_load("en", tom) and "choices" not in h.candidate_on_load("en", None)
+    for call in (lambda: h.publish("", False, "", request=TINA), lambda: h.compare(None, request=TINA)):
+        with pytest.raises(gr.Error) as err:  # nothing chosen: no server path, no CLI
+            call()
+        assert err.value.message == t("trainer.error.no_version")
+    h.publish("v2", True, "new class", request=TINA)
+    assert h.latest_candidate() is None  # the published model, or an older one (a rollback), is no candidate
+
+
 def test_the_next_update_is_estimated_when_the_page_opens(app):  # noqa: F811
     h, ctx, world, _ = app
     tina = ctx.store.get_user("tina")

@@ -128,7 +128,9 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
             if texts is not None:  # how long the next update should take, before it is started
                 texts.add(update_summary, h.plan_on_load)
             with gr.Row():
-                candidate = lab(gr.Dropdown([], allow_custom_value=True, scale=3), "candidate")
+                candidate = gr.Dropdown([], allow_custom_value=True, scale=3, label=L("candidate"))
+                if texts is not None:  # the newest candidate chosen after every page load
+                    texts.add(candidate, h.candidate_on_load)
                 compare_btn = btn("compare", scale=1)
             comparison = gr.HTML()
             confusion = lab(gr.Image(type="pil", interactive=False), "confusion")

@@ -78,6 +78,20 @@ class ModelHandlers:
 
         return [m.version for m in reversed(list_versions(self.models_dir))]
 
+    def latest_candidate(self) -> str | None:
+        """The newest model when it is not the published one (what a trainer compares and
+        publishes next), else None: an older model is a rollback, never preselected."""
+        published = self._published()
+        newest = next(iter(self._candidates()), None)
+        return None if published is not None and newest == published.meta.version else newest
+
+    def candidate_on_load(self, lang: str, user) -> dict:
+        """The candidate list after a page (re)load, the latest candidate chosen (trainers only)."""
+        label = t("trainer.ui.candidate", lang)
+        if not can(user, Permission.TRAIN):
+            return gr.update(label=label)
+        return gr.update(label=label, choices=self._candidates(), value=self.latest_candidate())
+
     def plan_on_load(self, lang: str, user) -> dict:
         """What the next quick update will read and how long it should take, said before it is
         started. A page load never fails for it: an unreadable model or cache says nothing."""
@@ -96,8 +110,11 @@ class ModelHandlers:
     def _version_dir(self, version: str, lang: str) -> Path:
         """The folder of a model version: a plain name directly under the models folder.
         Anything else (a path, '..', 'current', a name with no bundle) gets the same answer,
-        so the error says nothing about what exists elsewhere on the disk."""
+        so the error says nothing about what exists elsewhere on the disk; no choice at all
+        is asked for plainly."""
         name = (version or "").strip()
+        if not name:
+            raise gr.Error(t("trainer.error.no_version", lang), print_exception=False)
         folder = self.models_dir / name
         if (not VERSION_NAME.fullmatch(name) or name == "current"
                 or not (folder / "bundle.json").is_file()):
