@@ -352,13 +352,26 @@ def test_trainer_adds_a_class_publishes_it_and_an_officer_gets_it(trainer_app, n
     assert page.get_by_label(t("trainer.ui.candidate"), exact=True).input_value() == "v2"
     page.get_by_role("cell", name=NEW_ID, exact=True).wait_for()  # the comparison lists the new class
     page.get_by_text(t("trainer.compare.new_class"), exact=True).wait_for()
-    ok = page.get_by_text(t("trainer.compare.ok"), exact=True)
-    if ok.count() == 0:  # a base class got worse on a few photos: publish with a reason
+    needs_reason = page.get_by_text(t("trainer.compare.ok"), exact=True).count() == 0  # a base class got
+    block(page, t("trainer.ui.confusion")).locator("img").first.wait_for()  # worse on a few photos
+
+    # After a reload the candidate is still chosen, and publishing asks first.
+    page.reload()
+    page.get_by_role("tab", name=t("app.tab.trainer"), exact=True).click()
+    page.get_by_role("tab", name=t("trainer.ui.tab_model"), exact=True).click()
+    candidate = page.get_by_label(t("trainer.ui.candidate"), exact=True)
+    page.wait_for_function("el => el.value === 'v2'", arg=candidate.element_handle(), timeout=SLOW_MS)
+    page.get_by_role("button", name=t("trainer.ui.compare"), exact=True).click()
+    if needs_reason:
         page.get_by_label(t("trainer.ui.override"), exact=True).check()
         page.get_by_label(t("trainer.ui.override_reason"), exact=True).fill("new class for the e2e test")
-    block(page, t("trainer.ui.confusion")).locator("img").first.wait_for()
     page.get_by_role("button", name=t("trainer.ui.publish"), exact=True).click()
+    asked = re.compile(re.escape(t("trainer.publish.confirm", version="v2", published="v1")))
+    page.get_by_text(asked).wait_for(timeout=SLOW_MS)
+    assert (ctx.config.models_dir / "current").resolve().name == "v1"  # asked, not yet published
+    page.get_by_role("button", name=t("trainer.ui.publish_yes"), exact=True).click()
     page.get_by_text(t("trainer.publish.done", version="v2"), exact=True).wait_for(timeout=SLOW_MS)
+    page.get_by_role("button", name=t("trainer.ui.publish_yes"), exact=True).wait_for(state="hidden")
     assert (ctx.config.models_dir / "current").resolve().name == "v2"
     screenshot(page, "trainer", until=page.get_by_text(t("trainer.publish.done", version="v2")))
 

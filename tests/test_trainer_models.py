@@ -67,7 +67,8 @@ def test_the_latest_candidate_is_chosen_after_a_reload_and_nothing_chosen_is_sai
     assert page["value"] == "v2" and page["choices"] == ["v2", "v1"] and page["label"] == t("trainer.ui.candidate",
                                                                                               "fr")
     assert "value" not in h.candidate_on_load("en", tom) and "choices" not in h.candidate_on_load("en", None)
-    for call in (lambda: h.publish("", False, "", request=TINA), lambda: h.compare(None, request=TINA)):
+    for call in (lambda: h.publish("", False, "", request=TINA), lambda: h.compare(None, request=TINA),
+                 lambda: h.publish_check("", False, "", request=TINA)):
         with pytest.raises(gr.Error) as err:  # nothing chosen: no server path, no CLI
             call()
         assert err.value.message == t("trainer.error.no_version")
@@ -85,6 +86,18 @@ def test_the_next_update_is_estimated_when_the_page_opens(app):  # noqa: F811
     assert said.startswith(f"Atualização rápida: {len(world.new_photos)} de ")
 
 
+def test_publishing_asks_first(app):  # noqa: F811
+    h, ctx, world, _ = app
+    h.upload([str(p.path) for p in world.new_photos], NEW_CLASS, "field trip", "CC0", "", request=TINA)
+    h.quick_update(request=TINA, progress=Bar())
+    box, text = h.publish_check("v2", False, "", request=TINA)
+    assert box["visible"] is True and "v2" in text and "v1" in text
+    assert (world.models / "current").resolve().name == "v1"  # asking publishes nothing
+    assert ctx.store.audit_log(action="trainer_publish") == []
+    with pytest.raises(gr.Error):
+        h.publish_check("v2", False, "", request=FakeRequest("tom"))
+
+
 def test_the_page_asks_before_publishing_and_draws_one_progress_bar(app):  # noqa: F811
     from serve.ui.common import Texts
     from serve.ui.trainer import build_trainer_tab
@@ -95,6 +108,9 @@ def test_the_page_asks_before_publishing_and_draws_one_progress_bar(app):  # noq
     config = demo.get_config_file()
     deps = {d.get("api_name"): d for d in config["dependencies"]}
     assert len(deps["trainer_quick_update"]["show_progress_on"]) == 1
+    publish_button = deps["trainer_publish"]["targets"][0][0]
+    labels = {c["id"]: c["props"].get("value") for c in config["components"]}
+    assert labels[publish_button] == t("trainer.ui.publish_yes")  # publishing is the confirmation's button
 
 
 def test_durations_are_rounded_honestly():

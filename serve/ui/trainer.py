@@ -19,6 +19,11 @@ from serve.ui.trainer_checklist import build_checklist_section
 from serve.ui.trainer_handlers import TrainerHandlers
 from serve.ui.trainer_views import FLAG_COLUMNS, VERDICT_COLUMNS, VERSION_COLUMNS
 
+def hide() -> dict:
+    """Fold a section away (the publishing confirmation, once answered)."""
+    return gr.update(visible=False)
+
+
 def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir: Path | None = None,
                       retrain_mode: str = "finetune") -> TrainerHandlers:
     """Lay out the tab inside the caller's `gr.Tab` and wire its events; returns the handlers.
@@ -138,6 +143,11 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
                 override = lab(gr.Checkbox(), "override")
                 override_reason = lab(gr.Textbox(scale=3), "override_reason")
                 publish_btn = btn("publish", variant="primary", scale=1)
+            with gr.Group(visible=False) as confirm_box:  # publishing asks first
+                confirm_text = gr.Markdown()
+                with gr.Row():
+                    publish_yes = btn("publish_yes", variant="primary")
+                    publish_no = btn("publish_no")
             publish_status = gr.Markdown()
             versions_btn = btn("refresh_versions")
             versions = table("versions", VERSION_COLUMNS)
@@ -179,8 +189,11 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
     update_btn.click(h.quick_update, None, [update_summary, comparison, confusion, candidate],
                      api_name="trainer_quick_update", show_progress_on=[update_summary], **one)  # one bar
     compare_btn.click(h.compare, [candidate], [comparison, confusion], api_name="trainer_compare")
-    publish_btn.click(h.publish, [candidate, override, override_reason], [publish_status], api_name="trainer_publish",
-                      **one)
+    publish_btn.click(h.publish_check, [candidate, override, override_reason], [confirm_box, confirm_text],
+                      api_visibility="private")
+    publish_yes.click(h.publish, [candidate, override, override_reason], [publish_status], api_name="trainer_publish",
+                      **one).success(hide, None, [confirm_box], api_visibility="private")
+    publish_no.click(hide, None, [confirm_box], api_visibility="private")
     versions_btn.click(h.versions, None, [versions, candidate, rollback_pick, class_pick], api_name="trainer_versions")
     rollback_btn.click(h.rollback, [rollback_pick, rollback_reason], [rollback_status], api_name="trainer_rollback",
                        **one)

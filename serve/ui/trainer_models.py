@@ -146,6 +146,24 @@ class ModelHandlers:
         return (frame(rows, VERSION_COLUMNS, lang), gr.update(choices=choices), gr.update(choices=choices),
                 gr.update(choices=self._class_choices()))
 
+    def publish_check(self, version: str, override: bool, reason: str, request: gr.Request):
+        """Before publishing: what will happen, to confirm (problems are said now, not after)."""
+        user, lang = self._require(request, Permission.PUBLISH)
+        from train.bundle import Bundle
+        from train.compare import compare
+
+        with self._errors(lang):
+            bundle = Bundle.load(self._version_dir(version, lang))
+            base = self._published()
+            cmp = compare(bundle, base, self.ctx.config.data_dir) if base is not None else None
+        if cmp is not None and cmp.needs_override and not (override and (reason or "").strip()):
+            raise gr.Error(t("trainer.publish.needs_override", lang, version=bundle.meta.version))
+        text = t("trainer.publish.confirm", lang, version=bundle.meta.version,
+                 published=base.meta.version if base is not None else "-")
+        if cmp is not None and cmp.needs_override:
+            text += " " + t("trainer.publish.confirm_override", lang)
+        return gr.update(visible=True), text
+
     def publish(self, version: str, override: bool, reason: str, request: gr.Request):
         """Serve a candidate. Worse than the published model on any class: override + reason needed."""
         user, lang = self._require(request, Permission.PUBLISH)
