@@ -24,6 +24,7 @@ import pytest
 
 from serve.i18n import t
 from serve.ui.theme import STATUS_ID
+from serve.ui.trainer_views import MIN_TEST_PHOTOS
 from tests.browser_helpers import (CHROMIUM, block, browser, confident_photo, grid_rows,  # noqa: F401
                                    identify_in_page, login, new_page, open_section, password,
                                    percent, pick, result_rows, running_app, screenshot,
@@ -352,8 +353,12 @@ def test_trainer_adds_a_class_publishes_it_and_an_officer_gets_it(trainer_app, n
     assert page.get_by_label(t("trainer.ui.candidate"), exact=True).input_value() == "v2"
     page.get_by_role("cell", name=NEW_ID, exact=True).wait_for()  # the comparison lists the new class
     page.get_by_text(t("trainer.compare.new_class"), exact=True).wait_for()
-    needs_reason = page.get_by_text(t("trainer.compare.ok"), exact=True).count() == 0  # a base class got
-    block(page, t("trainer.ui.confusion")).locator("img").first.wait_for()  # worse on a few photos
+    # Only train-split photos were uploaded: nothing measured the new class, and the page says so.
+    unmeasured = re.compile(re.escape(t("trainer.compare.unmeasured", label=NEW_ID, needed=MIN_TEST_PHOTOS)))
+    assert page.locator(".thin-class").filter(has_text=unmeasured).is_visible()
+    assert page.get_by_text(t("trainer.compare.ok"), exact=True).count() == 0
+    needs_reason = page.get_by_text(t("trainer.compare.ok_but_new"), exact=True).count() == 0  # a base class
+    block(page, t("trainer.ui.confusion")).locator("img").first.wait_for()  # got worse on a few photos
 
     # After a reload the candidate is still chosen, and publishing asks first.
     page.reload()
@@ -362,12 +367,14 @@ def test_trainer_adds_a_class_publishes_it_and_an_officer_gets_it(trainer_app, n
     candidate = page.get_by_label(t("trainer.ui.candidate"), exact=True)
     page.wait_for_function("el => el.value === 'v2'", arg=candidate.element_handle(), timeout=SLOW_MS)
     page.get_by_role("button", name=t("trainer.ui.compare"), exact=True).click()
+    page.locator(".thin-class").filter(has_text=unmeasured).wait_for(timeout=SLOW_MS)
     if needs_reason:
         page.get_by_label(t("trainer.ui.override"), exact=True).check()
         page.get_by_label(t("trainer.ui.override_reason"), exact=True).fill("new class for the e2e test")
     page.get_by_role("button", name=t("trainer.ui.publish"), exact=True).click()
     asked = re.compile(re.escape(t("trainer.publish.confirm", version="v2", published="v1")))
     page.get_by_text(asked).wait_for(timeout=SLOW_MS)
+    assert page.get_by_text(unmeasured).count() == 2  # the warning said again beside the question
     assert (ctx.config.models_dir / "current").resolve().name == "v1"  # asked, not yet published
     page.get_by_role("button", name=t("trainer.ui.publish_yes"), exact=True).click()
     page.get_by_text(t("trainer.publish.done", version="v2"), exact=True).wait_for(timeout=SLOW_MS)

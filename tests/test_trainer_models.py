@@ -5,6 +5,7 @@ progress bar with the right words, the latest candidate chosen after a reload, n
 publishing, and a clear warning when a new class has too few test photos to be measured."""
 from __future__ import annotations
 
+import html
 import re
 import shutil
 
@@ -12,7 +13,7 @@ import gradio as gr
 import pytest
 
 from serve.i18n import t
-from serve.ui.trainer_views import duration
+from serve.ui.trainer_views import MIN_TEST_PHOTOS, comparison_html, duration
 from tests.test_trainer_tab import FakeRequest, app  # noqa: F401 (the fixture)
 from tests.trainer_world import NEW_CLASS
 
@@ -111,6 +112,49 @@ def test_the_page_asks_before_publishing_and_draws_one_progress_bar(app):  # noq
     publish_button = deps["trainer_publish"]["targets"][0][0]
     labels = {c["id"]: c["props"].get("value") for c in config["components"]}
     assert labels[publish_button] == t("trainer.ui.publish_yes")  # publishing is the confirmation's button
+
+
+def comparison(n_new: int, *, worse: bool = False):
+    """A comparison as `train.compare` types it: a known class, and a new one tested on `n_new` photos."""
+    from train.compare import ClassChange, Comparison, Regression, RegressionKind
+
+    old = ClassChange("elephant", 40, 0.9, 0.8 if worse else 0.92, is_new=False, worse=worse)
+    new = ClassChange("spiny_seahorse", n_new, None, 1.0 if n_new else None, is_new=True, worse=False)
+    regressions = (Regression(RegressionKind.CLASS_RECALL, "elephant", 0.9, 0.8),) if worse else ()
+    return Comparison("v2", "v1", "test", 0.02, True, (old, new), 0.9, old.after, 0.92, 40, 40 + n_new, 0.05,
+                      0.04, regressions, ("elephant", "spiny_seahorse"), ((40, 0), (0, n_new)), {}, ())
+
+
+def test_a_new_class_tested_on_too_few_photos_is_never_called_publishable():
+    page = comparison_html(comparison(1), "en")
+    assert t("trainer.compare.ok") not in page and t("trainer.compare.ok_but_new") in page
+    assert 'class="thin-class"' in page and "Class spiny_seahorse was tested on 1 photo only" in page
+    nobody = html.unescape(comparison_html(comparison(0), "fr"))
+    assert "La classe spiny_seahorse n'a aucune photo de test" in nobody and t("trainer.compare.ok", "fr") not in nobody
+    measured = comparison_html(comparison(MIN_TEST_PHOTOS), "en")
+    assert t("trainer.compare.ok") in measured and 'class="thin-class"' not in measured
+    both = comparison_html(comparison(3, worse=True), "es")  # a regression and a thin class: both said
+    assert 'class="thin-class"' in both and "La clase spiny_seahorse se probó con solo 3 fotos" in both
+    assert t("trainer.compare.ok_but_new", "es") not in both
+
+
+def test_the_trainer_sees_the_warning_after_adding_a_class_and_before_publishing(app):  # noqa: F811
+    h, ctx, world, _ = app
+    h.upload([str(p.path) for p in world.new_photos], NEW_CLASS, "field trip", "CC0", "", request=TINA)
+    _, page, _, _ = h.quick_update(request=TINA, progress=Bar())
+    tested = next(ch.n for ch in compare_of(world, "v2").classes if ch.label == NEW_CLASS)
+    assert 0 < tested < MIN_TEST_PHOTOS  # the world's new class: 20 photos, a few of them test photos
+    assert 'class="thin-class"' in page and f"Class {NEW_CLASS} was tested on {tested} photo" in page
+    assert t("trainer.compare.ok") not in page
+    _, asked = h.publish_check("v2", False, "", request=TINA)
+    assert f"Class {NEW_CLASS} was tested on {tested} photo" in asked  # said again when publishing
+
+
+def compare_of(world, version: str):
+    from train.bundle import Bundle
+    from train.compare import compare
+
+    return compare(Bundle.load(world.models / version), Bundle.load(world.models / "v1"), world.data_dir)
 
 
 def test_durations_are_rounded_honestly():

@@ -14,7 +14,7 @@ import gradio as gr
 from serve.records.auth import Permission, can
 from serve.i18n import t
 from serve.ui.trainer_views import (VERSION_COLUMNS, StageReporter, comparison_html, frame, job_text, plan_text,
-                                   update_summary, versions_rows)
+                                   thin_classes, thin_text, update_summary, versions_rows)
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,8 @@ class ModelHandlers:
                  published=base.meta.version if base is not None else "-")
         if cmp is not None and cmp.needs_override:
             text += " " + t("trainer.publish.confirm_override", lang)
+        for ch in thin_classes(cmp.classes if cmp is not None else ()):
+            text += "\n\n\u26a0 **" + thin_text(ch, lang) + "**"
         return gr.update(visible=True), text
 
     def publish(self, version: str, override: bool, reason: str, request: gr.Request):

@@ -10,7 +10,9 @@ import html
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from serve.i18n import t
+from serve.i18n import t, tn
+
+MIN_TEST_PHOTOS = 10  # below this, a new class's test recall says little (1 photo: 0 % or 100 %)
 
 
 # --- tables ------------------------------------------------------------------------------
@@ -90,13 +92,19 @@ def comparison_html(c: Any, lang: str) -> str:
     if confused:
         lines.append("<p>" + esc(t("trainer.compare.confused", lang, pairs="; ".join(
             f"{a} → {b}: {n}" for a, b, n in confused))) + "</p>")
+    thin = thin_classes(c.classes)
     if c.needs_override:
         items = "".join(f"<li>{esc(regression_text(r, lang))}</li>" for r in c.regressions)
         lines.append(f'<div style="border:2px solid #c00;padding:6px"><b>'
                      f"{esc(t('trainer.compare.needs_override', lang, tolerance=_pct(c.tolerance)))}</b>"
                      f"<ul>{items}</ul></div>")
+    elif thin:  # never "can be published" about a class tested on a photo or two
+        lines.append(f"<p><b>{esc(t('trainer.compare.ok_but_new', lang))}</b></p>")
     else:
         lines.append(f"<p><b>{esc(t('trainer.compare.ok', lang))}</b></p>")
+    for ch in thin:
+        lines.append(f'<div class="thin-class" role="alert" style="border:2px solid #b42318;color:#5f1410;'
+                     f'background:#fdecea;padding:6px;margin:4px 0"><b>\u26a0 {esc(thin_text(ch, lang))}</b></div>')
     return "\n".join(lines)
 
 
@@ -109,6 +117,18 @@ def most_confused_pairs(labels: Sequence[str], confusion: Sequence[Sequence[int]
     pairs = [(labels[i], labels[j], n) for i, row in enumerate(confusion) for j, n in enumerate(row)
              if i != j and n > 0]
     return sorted(pairs, key=lambda p: -p[2])[:top]
+
+
+def thin_classes(classes: Iterable[Any]) -> list[Any]:
+    """The new classes (`train.compare.ClassChange`) tested on too few photos to be measured."""
+    return [ch for ch in classes if ch.is_new and ch.n < MIN_TEST_PHOTOS]
+
+
+def thin_text(ch: Any, lang: str) -> str:
+    """Why a new class's numbers cannot be trusted yet: no test photo, or too few."""
+    if ch.n == 0:
+        return t("trainer.compare.unmeasured", lang, label=ch.label, needed=MIN_TEST_PHOTOS)
+    return tn("trainer.compare.thin", ch.n, lang, label=ch.label, needed=MIN_TEST_PHOTOS)
 
 
 def versions_rows(metas: Iterable[Any], current: str | None, lang: str) -> list[list[str]]:
