@@ -40,6 +40,7 @@ def test_big_jpeg_is_phone_sized_and_outside_the_repo(tmp_path, photos_root):
     ("batch_throughput", 1),
     ("embedding_throughput", 2),
     ("serving_memory", 1),
+    ("update_estimate", 3),
 ])
 def test_script_runs_quick_and_reports_its_targets(name, targets, capsys, model_bundle, photos_root):
     import importlib

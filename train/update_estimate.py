@@ -29,9 +29,12 @@ from .bundle import Bundle
 from .embeddings import EmbeddingCache
 
 SPEED_FILE = "_speed.json"
-DEFAULT_SECONDS_PER_PHOTO = 0.05  # until measured on this computer (bench/update_estimate.py)
-FIXED_SECONDS = 10.0  # fitting, calibrating, writing and comparing (bench/update_estimate.py)
+# Until measured on this computer: about twice what bench/update_estimate.py measured on a
+# shared 2-core EPYC (0.014-0.018 s a photo), so a slower laptop is not promised too much.
+DEFAULT_SECONDS_PER_PHOTO = 0.03
+FIXED_SECONDS = 2.0  # fitting, calibrating, writing and comparing: 1.0-1.6 s in bench/update_estimate.py
 MIN_PHOTOS_TO_MEASURE = 32
+REMEMBERED_PHOTOS = 1000  # the speed kept is a running mean over about this many photos read lately
 
 
 @dataclass(frozen=True)
@@ -59,12 +62,22 @@ def seconds_per_photo(cache: EmbeddingCache) -> tuple[float, bool]:
 
 
 def record_speed(cache: EmbeddingCache, photos: int, seconds: float) -> None:
-    """Keep the speed of a run that read enough photos to measure it (written atomically)."""
+    """Fold a run that read enough photos to measure into the speed kept (written atomically):
+    a mean weighted by photos, the earlier runs counting for at most REMEMBERED_PHOTOS, so a
+    short run does not erase a long one and a changed machine shows through."""
     if photos < MIN_PHOTOS_TO_MEASURE or seconds <= 0:
         return
+    before, measured = seconds_per_photo(cache)
+    weight = 0
+    if measured:
+        try:
+            weight = min(int(json.loads((cache.root / SPEED_FILE).read_text())["photos"]), REMEMBERED_PHOTOS)
+        except (OSError, ValueError, KeyError, TypeError):
+            weight = 0
+    speed = (before * weight + seconds) / (weight + photos)
     cache.root.mkdir(parents=True, exist_ok=True)
     tmp = cache.root / f".{SPEED_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"seconds_per_photo": round(seconds / photos, 4), "photos": photos}))
+    tmp.write_text(json.dumps({"seconds_per_photo": round(speed, 5), "photos": weight + photos}))
     os.replace(tmp, cache.root / SPEED_FILE)
 
 
