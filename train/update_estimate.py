@@ -4,8 +4,8 @@ Why: a quick update reads (embeds) every photo once per backbone and keeps its f
 the data folder's embedding cache; from then on an update reads only the new photos and
 takes seconds. On a fresh data folder - a new installation, a copied or emptied `data/` -
 the first update must read every photo of the published model and of its out-of-catalogue
-set once (3,232 photos for the default model): minutes, not seconds. Issue 17 saw a
-"Quick update (seconds)" take 42 s for that reason, with no word about why.
+set once (3,232 photos for the default model): about a minute on a 2-core machine, not
+seconds. Issue 17 saw a "Quick update (seconds)" take 42 s for that reason, unexplained.
 `bench/update_estimate.py` compares the estimate with the real time, cold and warm.
 
 * `estimate(base, data_dir, add, remove)` -> `Estimate`: photos in the update, how many were
