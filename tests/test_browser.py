@@ -238,11 +238,22 @@ def test_trainee_has_no_trainer_tab_and_the_trainer_api_refuses(app, new_page):
     with pytest.raises(AppError, match="may not"):
         tess.predict("v1", True, "because", api_name="/trainer_publish")
     with pytest.raises(AppError, match="may not"):
-        tess.predict(NEW_ID, "whole_animal", "", "seahorses", "Hippocampus histrix", "X", "II", "",
-                     "2026-02", "a cue", "a step", "", "t | https://cites.org", api_name="/trainer_add_entry")
+        tess.predict(*entry_values(id=NEW_ID, kind="whole_animal", group="seahorses", names_en="X", appendix="II",
+                                   scientific_name="Hippocampus histrix", checked_against="2026-02", cues="a cue",
+                                   handling="a step", sources="t | https://cites.org"), api_name="/trainer_add_entry")
     assert (ctx.config.models_dir / "current").resolve() == before
     assert NEW_ID not in ctx.catalogue() and not ctx.config.catalogue_overlay.exists()
     assert not [a for a in ctx.store.audit_log() if a.action.startswith("trainer_")]
+
+
+def entry_values(**fields) -> list:
+    """A catalogue form as the API takes it (`EntryForm`'s order; the look-alike picker and table empty)."""
+    from serve.ui.catalogue_form import EntryForm
+
+    values = EntryForm(**fields).values()
+    values[EntryForm.field_names().index("lookalikes")] = []
+    values[EntryForm.field_names().index("lookalike_cues")] = {"headers": ["look-alike", "cue"], "data": []}
+    return values
 
 
 def test_signed_out_visitor_sees_only_the_login_page(app, new_page, browser):
