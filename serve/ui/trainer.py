@@ -19,6 +19,7 @@ from serve.ui.trainer_checklist import build_checklist_section
 from serve.ui.trainer_handlers import TrainerHandlers
 from serve.ui.trainer_views import FLAG_COLUMNS, VERDICT_COLUMNS, VERSION_COLUMNS
 
+
 def hide() -> dict:
     """Fold a section away (the publishing confirmation, once answered)."""
     return gr.update(visible=False)

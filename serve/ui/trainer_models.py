@@ -27,7 +27,7 @@ class ModelHandlers:
     def quick_update(self, request: gr.Request, progress=gr.Progress()):
         """Candidate bundle from the published one plus uploads minus removals; compared at once.
         Says first how long it will take (every photo never read on this computer is read once:
-        minutes on a fresh data folder, seconds after) and counts the photos as they are read."""
+        about a minute on a fresh data folder, seconds after) and counts the photos as they are read."""
         user, lang = self._require(request, Permission.TRAIN)
         from train.compare import compare
         from train.quick_update import QuickUpdateConfig, quick_update
