@@ -15,14 +15,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
+from species_data.atomic import atomic_write
 from species_data.dataset import Photo
 
 from .bundle import Bundle
@@ -78,12 +77,8 @@ def _write_pack(cache: EmbeddingCache, index: dict[str, int], packed: np.ndarray
     """Old pack + new vectors, written to a temp file and renamed (a lost race only costs speed)."""
     shas = list(index) + [s for s in extra if s not in index]
     rows = [packed[index[s]] for s in index] + [extra[s] for s in extra if s not in index]
-    cache.root.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache.root, suffix=".npz.tmp")
-    with os.fdopen(fd, "wb") as fh:
+    with atomic_write(cache.root / PACK, "wb", durable=False) as fh:  # a faster copy of the cache
         np.savez(fh, shas=np.array(shas), features=np.stack(rows).astype(np.float32))
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, cache.root / PACK)
 
 
 def cached_features(photos: Sequence[Photo], cache: EmbeddingCache) -> np.ndarray | None:
