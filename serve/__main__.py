@@ -110,14 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def warm_up(ctx: AppContext) -> None:
-    """Load the model, the quiz photos and the heat-map model in the background, so the
+    """Load the model, the quiz photos and the heat-map head in the background, so the
     first officer does not wait for them. Failures are left to the first request to report."""
     try:
         from serve.identify.heatmap import HeatMapper
 
         predictor = ctx.predictor()
         ctx.quiz.pool()
-        HeatMapper.for_bundle(predictor.bundle)
+        HeatMapper.for_predictor(predictor)
     except Exception as exc:  # noqa: BLE001 - the app still serves; requests report the error
         print(f"warning: could not preload the model ({exc})", file=sys.stderr)
 

@@ -40,7 +40,7 @@ from .fit import class_groups, measure, ood_photos, outputs_from_features, photo
 from .snapshot import catalogue_snapshot
 from .export import export_with_head
 from .head import fit_head, softmax
-from .weights import StateDict
+from .weights import StateDict, load_arrays, to_numpy
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def next_version(models_dir: Path, prefix: str = "v") -> str:
 def warm_start(state, base_labels: Sequence[str], labels: Sequence[str],
                x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The base head in the standardised space `fit_head` will use; new classes start at 0."""
-    w_old, b_old = state["head.weight"].double().numpy(), state["head.bias"].double().numpy()
+    w_old, b_old = (to_numpy(state[k]).astype(np.float64) for k in ("head.weight", "head.bias"))
     w = np.zeros((len(labels), w_old.shape[1]))
     b = np.zeros(len(labels))
     for i, label in enumerate(labels):
@@ -174,7 +174,7 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
     dropped = tuple(l for l in base_labels if l not in present)
     snapshot = catalogue_snapshot(labels, cfg.catalogue_dirs)
     classes = class_groups(labels, snapshot)
-    state = base.state_dict()
+    state = load_arrays(base.weights_path)  # numpy: an update of cached photos never loads torch
     cache = cache_for(base, cfg.data_dir, state)
     preprocessing = base.meta.preprocessing
     embedders: list = []
