@@ -5,7 +5,7 @@ hand, so a card cannot drift from its model (tests/test_numbers.py checks the pu
 ones). A bundle always holds its own card (`card.md`, written with the bundle); the
 project's `model_cards/<version>.md` is written only when a model is published with
 `--card-dir model_cards`, so fitting in a test or an experiment never changes tracked
-files. Plot links are relative to the card's own folder and name only plots that exist.
+files. Plot links are relative to the card's own folder.
 """
 from __future__ import annotations
 
@@ -162,12 +162,10 @@ def _per_class(meta: BundleMeta, bundle_dir: Path, where: Path) -> list[str]:
     test = meta.metrics.test
     out = ["\nPer class (test):\n", "| class | precision | recall | F1 | photos |", "|---|---|---|---|---|"]
     out += [f"| {c.label} | {c.precision:.2f} | {c.recall:.2f} | {c.f1:.2f} | {c.support} |" for c in test.per_class]
-    plots = [(title, name) for title, name in PLOTS if (bundle_dir / name).exists()]
-    if plots:
-        rel = Path(os.path.relpath(bundle_dir, where))
-        out.append("\n" + " ".join(f"![{title}]({(rel / name).as_posix()})" for title, name in plots))
-        if rel != Path("."):
-            out.append("\n(The plots live in the bundle folder, which is not committed.)")
+    rel = Path(os.path.relpath(bundle_dir, where))  # every bundle holds these plots (train.report.write_plots)
+    out.append("\n" + " ".join(f"![{title}]({(rel / name).as_posix()})" for title, name in PLOTS))
+    if rel != Path("."):
+        out.append("\n(The plots live in the bundle folder, which is not committed.)")
     return out + [""]
 
 
@@ -209,7 +207,12 @@ def write_card(bundle: Bundle) -> Path:
 
 
 def publish_card(bundle: Bundle, card_dir: Path) -> Path:
-    """The card as `<card_dir>/<version>.md` (the project keeps published models' cards in model_cards/)."""
+    """The card as `<card_dir>/<version>.md`, with the bundle's metadata it was rendered from
+    beside it (`<version>.json`: what scripts/write_numbers.py fills the README from, and
+    what tests/test_numbers.py checks the card and the README against)."""
+    import json
+
     card_dir = Path(card_dir)
     card_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(card_dir / f"{bundle.meta.version}.json", json.dumps(bundle.meta.to_dict(), indent=1) + "\n")
     return write_text_atomic(card_dir / f"{bundle.meta.version}.md", render(bundle, card_dir))
