@@ -54,6 +54,8 @@ def test_the_local_bundle_of_a_published_version_agrees_with_its_card(snapshot):
     local = ROOT / "data" / "models" / published.version / "bundle.json"
     if not local.exists():
         pytest.skip(f"no local bundle {published.version}")
+    if json.loads(local.read_text()).get("format_version") == 1:
+        pytest.skip(f"data/models/{published.version} was written before the typed contract: re-fit it to compare")
     meta = Bundle.load(local.parent).meta
     if meta.data_manifest != published.data_manifest:
         pytest.skip(f"the local {published.version} was trained on other photos")
