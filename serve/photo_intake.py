@@ -1,5 +1,5 @@
-"""Trainer photos into the app's records: the one path the Trainer tab's upload and
-`python -m serve trainer add-photos` share.
+"""Trainer photos into the app's records: the one path the Trainer tab's upload,
+`python -m serve trainer add-photos` and the review of confirmed seizure photos share.
 
 `species_data.ingest` reads the files (folders, zip archives) and gates them; this module
 adds what only the serving side has: the photos already on record (the records database,
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from species_data.ingest import Collected, admit, quality_gate
+from species_data.ingest import Collected, Register, admit, quality_gate
 from species_data.photo_store import PhotoStore
 from species_data.quality import (DEFAULT_MAX_DISTANCE, DEFAULT_MIN_SIDE, KnownPhoto, QualityGate, UploadVerdict,
                                   summarise)
@@ -42,10 +42,9 @@ def gate_for(store: Store, published, data_dir: Path, min_side: int = DEFAULT_MI
     return quality_gate(known, rows, Path(data_dir) / "phash.json", min_side, max_distance)
 
 
-def add_photos(store: Store, photos: PhotoStore, batch: Collected, class_id: str, provenance: Provenance,
-               gate: QualityGate) -> list[UploadVerdict]:
-    """Gate `batch`, store and record the accepted photos, audit the upload; one verdict per
-    photo (archive members that are not photos first)."""
+def recorder(store: Store, class_id: str, provenance: Provenance) -> Register:
+    """What `species_data.ingest.admit` calls for each accepted photo: its record, with its
+    provenance; False when the photo was recorded first by someone else (a race)."""
 
     def register(sha: str, v: UploadVerdict, ext: str) -> bool:
         try:
@@ -56,7 +55,14 @@ def add_photos(store: Store, photos: PhotoStore, batch: Collected, class_id: str
             return False
         return True
 
-    verdicts = list(batch.skipped) + admit(batch.items, class_id, gate, photos, register)
+    return register
+
+
+def add_photos(store: Store, photos: PhotoStore, batch: Collected, class_id: str, provenance: Provenance,
+               gate: QualityGate) -> list[UploadVerdict]:
+    """Gate `batch`, store and record the accepted photos, audit the upload; one verdict per
+    photo (archive members that are not photos first)."""
+    verdicts = list(batch.skipped) + admit(batch.items, class_id, gate, photos, recorder(store, class_id, provenance))
     store.audit(provenance.uploader, "trainer_upload", {
         "class_id": class_id, "accepted": [v.sha256 for v in verdicts if v.accepted],
         "verdicts": summarise(verdicts), "source": provenance.source.strip(), "licence": provenance.licence.strip()})

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PURE = ("train.decision_rule", "train.release", "serve.identify.decisions", "serve.quiz.engine",
-        "serve.quiz.schedule", "species_data.catalogue")
+PURE = ("train.decision_rule", "train.release", "serve.identify.decisions", "serve.identify.key", "serve.quiz.engine",
+        "serve.quiz.schedule", "serve.quiz.choices", "serve.login_throttle", "serve.records.seizure",
+        "species_data.catalogue", "species_data.cites", "species_data.key")
 HEAVY = ("torch", "torchvision", "timm", "gradio", "sqlalchemy", "onnxruntime")
 
 
