@@ -1,6 +1,6 @@
 """Memory and start-up of the real app: `python -m serve` as an officer uses it.
 
-Starts the app as its own process (`bench/load_test.Server`: a temporary data folder whose
+Starts the app as its own process (`bench/load_app.Server`: a temporary data folder whose
 models/current is the bundle, an officer account made beforehand), times launch -> first
 HTTP 200 on its page (serving), then drives Debian's Chromium through Playwright as the
 officer: sign in, then N identifications of different real photos, each waiting for its
@@ -22,10 +22,12 @@ from pathlib import Path
 
 try:
     from . import common as c
-    from .load_test import Server, officer_photos, password
+    from .load_app import Server, password
+    from .load_test import officer_photos
 except ImportError:  # run as a file
     import common as c  # type: ignore[no-redef]
-    from load_test import Server, officer_photos, password  # type: ignore[no-redef]
+    from load_app import Server, password  # type: ignore[no-redef]
+    from load_test import officer_photos  # type: ignore[no-redef]
 
 TITLE = "Serving process memory (the real app)"
 OFFICER = "mem-officer"
@@ -74,7 +76,7 @@ def measure(bundle: Path, photos_root: Path, n: int) -> dict:
     photos = officer_photos(photos_root)
     photos = [photos[i * len(photos) // n] for i in range(n)]  # spread over the classes
     with tempfile.TemporaryDirectory(prefix="bench-mem-") as work:
-        server = Server(bundle, photos_root, {OFFICER: "officer"}, Path(work))
+        server = Server.fresh(bundle, photos_root, {OFFICER: "officer"}, Path(work))
         started = time.perf_counter()
         server.start()
         serving_s = time.perf_counter() - started
