@@ -137,10 +137,10 @@ class ModelHandlers:
 
     def _switch(self, bundle, user, action: str, detail: dict) -> None:
         from train.bundle import publish
-        from train.card import write_card
+        from train.card import publish_card
 
         publish(self.models_dir, bundle.meta.version)
-        card = write_card(bundle, self.card_dir)
+        card = publish_card(bundle, self.card_dir)
         self.ctx.store.audit(user.name, action, {**detail, "card": card.name})
 
     # --- full retrain --------------------------------------------------------------------
@@ -172,7 +172,7 @@ class ModelHandlers:
         cfg = self.ctx.config
         argv = [sys.executable, "-m", "train", "fit", "--mode", self.retrain_mode, "--data", str(tree.resolve()),
                 "--out", str((self.models_dir / version).resolve()), "--data-dir", str(Path(cfg.data_dir).resolve()),
-                "--catalogue", str(Path(cfg.catalogue_overlay).resolve()), "--card-dir", str(self.card_dir.resolve())]
+                "--catalogue", str(Path(cfg.catalogue_overlay).resolve())]
         ood = base.meta.training.ood_data
         if ood is not None and ood.is_dir():
             argv += ["--ood-data", str(ood.resolve())]
