@@ -24,6 +24,7 @@ import numpy as np
 
 from species_data.catalogue import Appendix
 
+from .class_cv import ClassRecall
 from .config import TrainingConfig, TrainingMode
 from .decision_rule import DecisionKind, DecisionRule, Thresholds
 from .metrics import Reliability, SplitMetrics
@@ -91,6 +92,7 @@ class NewClassReport:
     test: int
     heldout_n: int
     heldout_recall: float
+    kfold: ClassRecall | None = None  # fewer than 10 test photos: recall by k-fold CV over all its photos
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ The story, top to bottom (seconds, not minutes, on a laptop CPU):
      from the weight package; cached vectors come from one pack file);
   3. refit the linear head warm-started from the base head (new classes start at 0);
   4. calibrate on validation, measure on the same frozen test split; a new class is
-     measured on its own held-out (val + test) photos;
+     measured on its own held-out (val + test) photos, and, with fewer than 10 test photos,
+     by k-fold cross-validation over all its photos (`train.class_cv`);
   5. write `models/<version>` with `parent` = the base version. The ONNX export of
      the base is reused with the new head patched in and checked against its own
      feature output, so the bundle stays complete without a re-export.
@@ -35,6 +36,8 @@ from .bundle import Bundle, BundleMeta, save_bundle
 from .bundle_meta import NewClassReport, Training
 from .config import TrainingMode
 from .calibrate import calibrate
+from .class_cv import MIN_TEST_PHOTOS, kfold_class_recall
+from .crossval import HeadRecipe
 from .features import backbone_id, cache_for, embedder_for, features_of
 from .fit import class_groups, measure, ood_photos, outputs_from_features, write_manifest
 from .snapshot import catalogue_snapshot
@@ -222,8 +225,13 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
     methods = (base.meta.ood_method,) if cfg.ood_methods == "base" else tuple(cfg.ood_methods)
     cal = calibrate(val, classes, ref, ood_tune, methods)
     metrics = measure(val, test, cal, classes, ref, ood_report)
-    metrics = replace(metrics, new_classes=_new_class_report(new_classes, labels, y, split, val, test,
-                                                             cal.temperature))
+    new_reports = _new_class_report(new_classes, labels, y, split, val, test, cal.temperature)
+    for label, report in new_reports.items():  # too few test photos to tell: every photo tested once
+        if report.test < MIN_TEST_PHOTOS:
+            recipe = HeadRecipe(l2=head.l2, max_iter=cfg.max_iter)
+            new_reports[label] = replace(report, kfold=kfold_class_recall(
+                feats, y, [p.sha256 for p in photos], tr, label, labels, recipe))
+    metrics = replace(metrics, new_classes=new_reports)
     lap("calibrate")
 
     tick(0.85, "write")
