@@ -137,7 +137,8 @@ def train_top(model: PartialModel, acts: Sequence[np.ndarray], feats: Sequence[n
               train_idx: np.ndarray, val_idx: np.ndarray, recipe: PartialRecipe = PartialRecipe(),
               progress: Progress | None = None, desc: str = "partial fine-tune") -> TopFit:
     """Train `model`'s top and head from its initial state on `train_idx` photos; keep the
-    epoch with the lowest temperature-scaled NLL on `val_idx` (served view: `acts[0]`).
+    epoch with the lowest temperature-scaled NLL on `val_idx` (served view: `acts[0]`), or,
+    with no validation photos, the last epoch (`recipe.epochs` chosen beforehand).
     `acts`/`feats`: per view, activations below the cut and ImageNet pooled features."""
     import torch
     import torch.nn.functional as F
@@ -149,6 +150,8 @@ def train_top(model: PartialModel, acts: Sequence[np.ndarray], feats: Sequence[n
     model.set_head(probe.weight, probe.bias)
 
     def validate(epoch: int) -> dict:
+        if not len(val_idx):  # nothing to choose on: the later epoch wins
+            return {"epoch": epoch, "val_nll_t": -float(epoch), "temperature": float("nan"), "val_acc": float("nan")}
         logits = model.logits(model.features(acts[0][val_idx]))
         t = fit_temperature(logits, y[val_idx])
         return {"epoch": epoch, "val_nll_t": round(_nll(logits, y[val_idx], t), 5), "temperature": round(t, 4),
@@ -158,7 +161,7 @@ def train_top(model: PartialModel, acts: Sequence[np.ndarray], feats: Sequence[n
     best.temperature = best.history[0]["temperature"]
     groups = [{"params": list(model.upper.parameters()), "lr": recipe.lr_backbone},
               {"params": list(model.network.head.parameters()), "lr": recipe.lr_head}]
-    optimizer = torch.optim.AdamW(groups, weight_decay=recipe.weight_decay)
+    optimizer = torch.optim.AdamW(groups, weight_decay=recipe.weight_decay, fused=True)  # one kernel per step
     steps_per_epoch = max(1, len(train_idx) // recipe.batch_size)
     total = steps_per_epoch * recipe.epochs
     warmup = max(1, int(recipe.warmup * total))
@@ -238,3 +241,40 @@ def cross_validate(model: PartialModel, acts: Sequence[np.ndarray], feats: Seque
         ood_scores[fold] = ood.scores("knn", None, f_ood, None, 1.0, ref)
     return FoldOutputs(folds, logits, scores, ood_logits, ood_scores, fits)
 
+
+
+@dataclass
+class PartialRun:
+    """Everything the background job needs: out-of-fold outputs and the final network."""
+
+    model: PartialModel
+    cv: FoldOutputs
+    final: TopFit
+    features: np.ndarray  # (n, d) every photo under the final network (served view)
+    ood_features: np.ndarray  # (m, d)
+    seconds: dict[str, float]
+
+
+def chosen_epochs(fits: Sequence[TopFit]) -> int:
+    """The epoch count the folds chose most often (ties: the longer)."""
+    counts = np.bincount([f.epoch for f in fits])
+    return int(np.flatnonzero(counts == counts.max()).max())
+
+
+def run(model: PartialModel, acts: Sequence[np.ndarray], feats: Sequence[np.ndarray], y: np.ndarray,
+        shas: Sequence[str], folds: np.ndarray, ood_acts: np.ndarray, recipe: PartialRecipe = PartialRecipe(),
+        progress: Progress | None = None) -> PartialRun:
+    """Cross-validate (for the protocol and the out-of-fold calibration), then train the
+    published network on every photo for the epochs the folds chose."""
+    import time
+    from dataclasses import replace
+
+    t0 = time.perf_counter()
+    cv = cross_validate(model, acts, feats, y, shas, folds, ood_acts, recipe, progress)
+    t1 = time.perf_counter()
+    final = train_top(model, acts, feats, y, np.arange(len(y)), np.zeros(0, np.int64),
+                      replace(recipe, epochs=chosen_epochs(cv.fits)), progress, "final")
+    features, ood_features = model.features(acts[0]), model.features(ood_acts)
+    t2 = time.perf_counter()
+    return PartialRun(model, cv, final, features, ood_features,
+                      {"cross_validation": round(t1 - t0, 1), "final": round(t2 - t1, 1)})
