@@ -95,9 +95,23 @@ class Member:
 
 
 @dataclass(frozen=True)
+class Precomputed:
+    """A member whose out-of-fold outputs were computed elsewhere, on `folds` (a partial
+    fine-tune trains a network per fold: `train.partial_finetune.cross_validate`)."""
+
+    name: str
+    folds: np.ndarray
+    logits: np.ndarray  # (n, classes)
+    scores: np.ndarray  # (n,) out-of-catalogue score against the fold's training photos
+    ood_logits: np.ndarray  # (folds, m, classes)
+    ood_scores: np.ndarray  # (folds, m)
+    forward_passes: int = 1
+
+
+@dataclass(frozen=True)
 class Candidate:
     name: str
-    members: tuple[Member, ...]
+    members: tuple[Member | Precomputed, ...]
 
 
 @dataclass
@@ -158,16 +172,26 @@ def choose_thresholds(probs: np.ndarray, y: np.ndarray, s_in: np.ndarray, member
     return Thresholds(identify, group, _ood_threshold_within_budget(probs, s_in, identify, group, membership))
 
 
+def _member_outputs(m: Member | Precomputed, y, folds, classes: int):
+    """(logits, out-of-catalogue logits, scores, out-of-catalogue scores), all out of fold."""
+    if isinstance(m, Precomputed):
+        if not np.array_equal(m.folds, folds):
+            raise ValueError(f"member {m.name!r} was cross-validated on other folds; run it with "
+                             "repeats=1 and the folds it was computed on")
+        return m.logits, m.ood_logits, m.scores, m.ood_scores
+    logits, ood_logits = _member_logits(m, y, folds, classes)
+    return (logits, ood_logits, *_knn_scores(m.feats, m.ood_feats, y, folds, classes))
+
+
 def run_repeat(candidate: Candidate, y: np.ndarray, folds: np.ndarray, facts: ClassFacts) -> RepeatOutputs:
     classes = len(facts.labels)
     probs, ood_probs, s_in, s_out = 0.0, 0.0, 0.0, 0.0
     for m in candidate.members:
-        logits, ood_logits = _member_logits(m, y, folds, classes)
+        logits, ood_logits, a, b = _member_outputs(m, y, folds, classes)
         temps = cross_fitted(folds, lambda other: fit_temperature(logits[other], y[other]))
         t_row = np.array(temps)[folds][:, None]
         probs = probs + softmax(logits / t_row)
         ood_probs = ood_probs + np.stack([softmax(ood_logits[k], temps[k]) for k in range(len(temps))])
-        a, b = _knn_scores(m.feats, m.ood_feats, y, folds, classes)
         s_in, s_out = s_in + a, s_out + b
     n_m = len(candidate.members)
     probs, ood_probs, s_in, s_out = probs / n_m, ood_probs / n_m, s_in / n_m, s_out / n_m
@@ -223,7 +247,7 @@ def run_candidate(candidate: Candidate, y: np.ndarray, shas: Sequence[str], grou
     out = CandidateOutputs(candidate)
     for r in range(repeats):
         out.repeats.append(run_repeat(candidate, y, assign_folds(shas, groups, r, folds), facts))
-    if photos is not None and train_mask is not None:
+    if photos is not None and train_mask is not None and all(isinstance(m, Member) for m in candidate.members):
         out.heldout, out.heldout_weight = heldout_sources(candidate, y, photos, train_mask, len(facts.labels))
     return out
 
