@@ -71,3 +71,21 @@ def test_measures_on_different_photos_get_no_paired_test():
     a = Scorecard("a", {"group_precision": np.ones(4)}, {"group_precision": np.array([1, 1, 0, 0.])}, np.arange(4))
     b = Scorecard("b", {"group_precision": np.ones(4)}, {"group_precision": np.array([0, 1, 1, 0.])}, np.arange(4))
     assert "group_precision" not in compare(a, b).tests
+
+
+def test_holm_adjusts_every_lever_together():
+    from train.selection import Comparison, PairedTest, holm
+
+    def test(p):
+        return PairedTest(10, 1, p, estimate(np.ones(3)))
+
+    runs = [Comparison("a", "v1", {"top1": test(0.01), "released": test(0.5)}),
+            Comparison("b", "v1", {"top1": test(0.02), "group_precision": test(0.001)})]
+    adjusted = holm(runs)
+    # three tests in the family (group precision is reported, not tested for adoption)
+    assert adjusted[0].tests["top1"].p_value == pytest.approx(0.03)
+    assert adjusted[1].tests["top1"].p_value == pytest.approx(0.04)
+    assert adjusted[0].tests["released"].p_value == pytest.approx(0.5)
+    assert adjusted[1].tests["group_precision"].p_value == 0.001 and adjusted[0].tests["top1"].raw_p == 0.01
+    assert adjusted[0].adopted and adjusted[1].adopted
+    assert not holm(runs * 3)[0].adopted  # the same gain among six levers: 6 x 0.01 > 0.05 after Holm's steps

@@ -65,6 +65,13 @@ def render(bundle: Bundle) -> str:
         + (f"out-of-catalogue score `{meta.ood_method}` above {th.ood:.4f} means UNKNOWN."
            if th.ood is not None else "no out-of-catalogue check."))
     add(f"- Created {meta.created_at}" + (f", derived from `{meta.parent}`." if meta.parent else "."))
+    if meta.training.all_photos:
+        k = meta.training.folds
+        add(f"- **Learns from every photo**: the model is fitted on all {sum(sum(c.values()) for c in meta.counts.values())} "
+            f"photos. Temperature, thresholds (the release policy's included) and the out-of-catalogue rule are "
+            f"chosen on {k}-fold out-of-fold predictions (folds by content hash, near-duplicates kept in one fold), "
+            "and every number below is out of fold: the validation and test rows are the out-of-fold answers for "
+            "the photos of those splits, the cross-validation row covers every photo.")
     add("")
     add("## Intended use")
     add("A **tentative identification aid** for customs and border officers and a training aid for trainees. "
@@ -83,12 +90,21 @@ def render(bundle: Bundle) -> str:
     add("## Metrics")
     add("| split | photos | top-1 | top-5 | macro-F1 | ECE | abstain at threshold | accuracy when answering |")
     add("|---|---|---|---|---|---|---|---|")
-    for name, m in (("validation", val), ("test", test)):
+    cv = meta.metrics.cv
+    rows = [("validation", val), ("test", test)]
+    if cv:
+        rows.append((f"cross-validation ({cv.folds} folds, every photo)", cv.metrics))
+    for name, m in rows:
         add(f"| {name} | {m.n} | {_pct(m.top1)} | {_pct(m.top5)} | {m.macro_f1:.3f} | {m.ece:.3f} | "
             f"{_pct(m.abstain_rate)} | {_pct(m.answered_accuracy)} |")
     add("")
     add(f"Ivory and its look-alikes ({', '.join(c for c in IVORY_CLASSES if c in meta.labels)}): "
-        f"test accuracy {_pct(test.subset_accuracy(IVORY_CLASSES))}.")
+        f"test accuracy {_pct(test.subset_accuracy(IVORY_CLASSES))}"
+        + (f"; cross-validation {_pct(cv.metrics.subset_accuracy(IVORY_CLASSES))}." if cv else "."))
+    for name, g in (("test", meta.metrics.group_precision_test), ("cross-validation", cv.group_precision if cv else None)):
+        if g is not None and g.n:
+            add(f"GROUP answers ({name}): the true class is in the group named for {g.right} of {g.n} "
+                f"({_pct(g.precision)}, 95 % interval {_pct(g.low)}–{_pct(g.high)}).")
     holdout = meta.metrics.source_holdout
     if holdout:
         add("\nHeld-out sources (trained without one source of a class, tested on that source):\n")

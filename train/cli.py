@@ -38,6 +38,11 @@ def create_parser() -> argparse.ArgumentParser:
     fit.add_argument("--max-steps", type=int, default=None, help="fine-tune: stop after this many steps (smoke runs)")
     fit.add_argument("--input-size", type=int, default=None,
                      help="train and serve at this size in pixels (default: the backbone's, 224 for lite0)")
+    fit.add_argument("--all-photos", action=argparse.BooleanOptionalAction, default=True,
+                     help="head mode: fit the published head on every photo, with temperature, thresholds and the "
+                          "out-of-catalogue rule chosen on out-of-fold predictions (default); --no-all-photos fits "
+                          "on the 70 %% train split and calibrates on validation")
+    fit.add_argument("--folds", type=int, default=5, help="cross-validation folds for --all-photos")
     fit.add_argument("--crop-pct", type=float, default=None,
                      help="share of the photo's short side kept by the centre crop, 0.2-1 (default: the "
                           "backbone's, 0.875; 1.0 keeps the whole short side)")
@@ -103,7 +108,7 @@ def main(argv=None) -> int:
                         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
                         label_smoothing=args.label_smoothing, patience=args.patience, lp_ft=args.lp_ft,
                         augment=args.augment, amp=args.amp, device=args.device, input_size=args.input_size,
-                        crop_pct=args.crop_pct,
+                        crop_pct=args.crop_pct, all_photos=args.all_photos, folds=args.folds,
                         seed=args.seed, resume=args.resume)
         if args.mode == "head":
             from .fit import fit

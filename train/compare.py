@@ -6,6 +6,8 @@ published model was measured on, minus removed ones, plus new ones. With cached
 features this takes a fraction of a second (heads are linear maps of features).
 When a model's features are not cached (a fine-tuned backbone nobody embedded with
 yet) each model's own stored metrics are compared instead, and `same_photos` says so.
+A model fitted on every photo has seen the compared photos: it is scored on them by its
+out-of-fold logits (`oof.npz`), never in-sample.
 
 `needs_override` is true when an existing class's recall or the top-1 accuracy on
 the classes both models know drops by more than `tolerance`: publishing then needs
@@ -139,6 +141,20 @@ def _head(bundle: Bundle) -> tuple[np.ndarray, np.ndarray]:
     return state["head.weight"].astype(np.float64), state["head.bias"].astype(np.float64)
 
 
+def _logits(bundle: Bundle, photos, feats: np.ndarray) -> np.ndarray:
+    """The bundle's logits for `photos`: out of fold for the photos a model fitted on every
+    photo has seen (`train.every_photo`), its head on their features for the others."""
+    from .every_photo import load_oof
+
+    w, b = _head(bundle)
+    logits = feats.astype(np.float64) @ w.T + b
+    oof = load_oof(bundle.path)
+    if oof is not None:
+        seen = [i for i, p in enumerate(photos) if p.sha256 in oof]
+        logits[seen] = oof.logits[oof.rows([photos[i].sha256 for i in seen])]
+    return logits
+
+
 def _features(bundle: Bundle, photos, data_dir: Path) -> np.ndarray | None:
     from .features import cache_for, cached_features
 
@@ -167,8 +183,7 @@ def _scores_on_photos(candidate, published, photos, f_new, f_old):
     truth = np.array([p.label for p in photos])
     out = {}
     for name, bundle, feats in (("after", candidate, f_new), ("before", published, f_old)):
-        w, b = _head(bundle)
-        probs = softmax(feats.astype(np.float64) @ w.T + b, bundle.meta.temperature)
+        probs = softmax(_logits(bundle, photos, feats), bundle.meta.temperature)
         pred = np.array(bundle.meta.labels)[probs.argmax(1)]
         out[name] = (probs, pred == truth)
     known_before = np.isin(truth, published.meta.labels)

@@ -17,8 +17,10 @@ What:
   training photos.
 * `scorecard`: per-photo measures (mean over repeats) for `train.selection`'s intervals
   and paired tests: top-1, ivory + look-alikes, elephant-ivory recall, protected photos
-  IDENTIFIED as a non-protected class, GROUP precision, held-out sources; and the
-  out-of-catalogue UNKNOWN rate at <= 5 % in-catalogue UNKNOWN.
+  IDENTIFIED as a non-protected class under the served rule and its release policy
+  (`train.decision_rule`, `train.release`), what that policy costs (harmless look-alikes
+  still IDENTIFIED), GROUP precision, held-out sources; and the out-of-catalogue
+  UNKNOWN rate at <= 5 % in-catalogue UNKNOWN.
 """
 from __future__ import annotations
 
@@ -28,42 +30,24 @@ from typing import Sequence
 import numpy as np
 
 from . import ood
-from .calibrate import UNKNOWN_BUDGET, TARGET_PRECISION, _group_threshold, _ood_threshold_within_budget, \
-    decide_many, group_matrix
-from .bundle import Thresholds
+from .calibrate import UNKNOWN_BUDGET, decision_thresholds, ood_threshold_within_budget
 from .card import IVORY_CLASSES
 from .crossval import FOLDS, HeadRecipe, assign_folds, cross_fitted, oof_logits
+from .decision_rule import GROUP, IDENTIFIED, UNKNOWN, ClassGroups, DecisionRule, Outcomes, Thresholds
 from .head import fit_temperature, softmax
-from .metrics import choose_threshold
 from .selection import Estimate, Scorecard, estimate, wilson
 
 ELEPHANT_IVORY_CLASSES = ("ivory_carving", "ivory_raw_tusk")
-IDENTIFIED, GROUP, UNKNOWN = 0, 1, 2  # `calibrate.decide_many`'s codes
 
 
-# ---- what the catalogue says about the labels ----
-@dataclass(frozen=True)
-class ClassFacts:
-    labels: tuple[str, ...]
-    groups: dict[str, str]  # label -> catalogue group
-    protected: np.ndarray  # (classes,) bool: CITES-listed
-    membership: np.ndarray  # (classes, groups of 2+ labels)
-    group_names: tuple[str, ...]
+def index_of(classes: ClassGroups, names: Sequence[str]) -> list[int]:
+    return [classes.labels.index(n) for n in names if n in classes.labels]
 
-    @classmethod
-    def from_catalogue(cls, labels: Sequence[str], catalogue) -> "ClassFacts":
-        groups = {l: catalogue[l].group for l in labels}
-        names, membership = group_matrix(labels, groups)
-        protected = np.array([catalogue[l].cites.protected for l in labels])
-        return cls(tuple(labels), groups, protected, membership, tuple(names))
 
-    def index(self, names: Sequence[str]) -> list[int]:
-        return [self.labels.index(n) for n in names if n in self.labels]
-
-    def protected_in_group_of(self, label: str) -> list[int]:
-        """Protected classes sharing `label`'s group (the ivory classes for elephant ivory)."""
-        g = self.groups[label]
-        return [i for i, l in enumerate(self.labels) if self.groups[l] == g and self.protected[i]]
+def protected_in_group_of(classes: ClassGroups, label: str) -> list[int]:
+    """Protected classes sharing `label`'s catalogue group (the ivory classes for elephant ivory)."""
+    g = classes.groups.get(label, label)
+    return [i for i, l in enumerate(classes.labels) if classes.groups.get(l, l) == g and classes.protected[i]]
 
 
 # ---- candidates ----
@@ -120,7 +104,8 @@ class RepeatOutputs:
 
     folds: np.ndarray  # (n,)
     probs: np.ndarray  # (n, classes) out-of-fold, calibrated, averaged over members
-    decisions: np.ndarray  # (n,) IDENTIFIED / GROUP / UNKNOWN
+    decisions: np.ndarray  # (n,) decision kind codes (`train.decision_rule.KINDS`)
+    group: np.ndarray  # (n,) the heaviest group (`ClassGroups.group_ids` index)
     scores: np.ndarray  # (n,) out-of-catalogue score against the photo's training folds
     ood_decisions: np.ndarray  # (folds, m) out-of-catalogue photos under every fold's model
     ood_scores: np.ndarray  # (folds, m)
@@ -165,13 +150,6 @@ def _knn_scores(feats, ood_feats, y, folds, classes: int) -> tuple[np.ndarray, n
     return s_in, s_out
 
 
-def choose_thresholds(probs: np.ndarray, y: np.ndarray, s_in: np.ndarray, membership: np.ndarray) -> Thresholds:
-    """The calibrated rule's thresholds, chosen as `train.calibrate.calibrate` chooses them."""
-    identify = choose_threshold(probs, y, TARGET_PRECISION)
-    group = _group_threshold(probs, y, membership)
-    return Thresholds(identify, group, _ood_threshold_within_budget(probs, s_in, identify, group, membership))
-
-
 def _member_outputs(m: Member | Precomputed, y, folds, classes: int):
     """(logits, out-of-catalogue logits, scores, out-of-catalogue scores), all out of fold."""
     if isinstance(m, Precomputed):
@@ -183,11 +161,17 @@ def _member_outputs(m: Member | Precomputed, y, folds, classes: int):
     return (logits, ood_logits, *_knn_scores(m.feats, m.ood_feats, y, folds, classes))
 
 
-def run_repeat(candidate: Candidate, y: np.ndarray, folds: np.ndarray, facts: ClassFacts) -> RepeatOutputs:
-    classes = len(facts.labels)
+def choose_thresholds(probs: np.ndarray, y: np.ndarray, s_in: np.ndarray, classes: ClassGroups) -> Thresholds:
+    """The served rule's thresholds, chosen as `train.calibrate.calibrate` chooses them."""
+    thresholds, _ = decision_thresholds(probs, y, classes)
+    return thresholds.replace(ood=ood_threshold_within_budget(DecisionRule(classes, thresholds), probs, s_in))
+
+
+def run_repeat(candidate: Candidate, y: np.ndarray, folds: np.ndarray, classes: ClassGroups) -> RepeatOutputs:
+    n_classes = len(classes.labels)
     probs, ood_probs, s_in, s_out = 0.0, 0.0, 0.0, 0.0
     for m in candidate.members:
-        logits, ood_logits, a, b = _member_outputs(m, y, folds, classes)
+        logits, ood_logits, a, b = _member_outputs(m, y, folds, n_classes)
         temps = cross_fitted(folds, lambda other: fit_temperature(logits[other], y[other]))
         t_row = np.array(temps)[folds][:, None]
         probs = probs + softmax(logits / t_row)
@@ -195,18 +179,19 @@ def run_repeat(candidate: Candidate, y: np.ndarray, folds: np.ndarray, facts: Cl
         s_in, s_out = s_in + a, s_out + b
     n_m = len(candidate.members)
     probs, ood_probs, s_in, s_out = probs / n_m, ood_probs / n_m, s_in / n_m, s_out / n_m
-    thresholds = cross_fitted(folds, lambda other: choose_thresholds(probs[other], y[other], s_in[other],
-                                                                      facts.membership))
-    decisions, base = np.zeros(len(y), np.int64), np.zeros(len(y), np.int64)
+    thresholds = cross_fitted(folds, lambda other: choose_thresholds(probs[other], y[other], s_in[other], classes))
+    n = len(y)
+    decisions, base, group = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
     ood_decisions, ood_base = np.zeros(s_out.shape, np.int64), np.zeros(s_out.shape, np.int64)
     for k, th in enumerate(thresholds):
         test = folds == k
-        no_ood = Thresholds(th.identify, th.group, np.inf)
-        decisions[test] = decide_many(probs[test], s_in[test], th, facts.membership)
-        base[test] = decide_many(probs[test], s_in[test], no_ood, facts.membership)
-        ood_decisions[k] = decide_many(ood_probs[k], s_out[k], th, facts.membership)
-        ood_base[k] = decide_many(ood_probs[k], s_out[k], no_ood, facts.membership)
-    return RepeatOutputs(folds, probs, decisions, s_in, ood_decisions, s_out, thresholds, base, ood_base)
+        rule, no_ood = DecisionRule(classes, th), DecisionRule(classes, th.replace(ood=None))
+        served: Outcomes = rule.decide_many(probs[test], s_in[test])
+        decisions[test], group[test] = served.kind, served.group
+        base[test] = no_ood.decide_many(probs[test]).kind
+        ood_decisions[k] = rule.decide_many(ood_probs[k], s_out[k]).kind
+        ood_base[k] = no_ood.decide_many(ood_probs[k]).kind
+    return RepeatOutputs(folds, probs, decisions, group, s_in, ood_decisions, s_out, thresholds, base, ood_base)
 
 
 def heldout_sources(candidate: Candidate, y: np.ndarray, photos, train_mask: np.ndarray,
@@ -242,27 +227,27 @@ def heldout_sources(candidate: Candidate, y: np.ndarray, photos, train_mask: np.
 
 
 def run_candidate(candidate: Candidate, y: np.ndarray, shas: Sequence[str], groups: np.ndarray,
-                  facts: ClassFacts, repeats: int = 3, photos=None, train_mask: np.ndarray | None = None,
+                  classes: ClassGroups, repeats: int = 3, photos=None, train_mask: np.ndarray | None = None,
                   folds: int = FOLDS) -> CandidateOutputs:
     out = CandidateOutputs(candidate)
     for r in range(repeats):
-        out.repeats.append(run_repeat(candidate, y, assign_folds(shas, groups, r, folds), facts))
+        out.repeats.append(run_repeat(candidate, y, assign_folds(shas, groups, r, folds), classes))
     if photos is not None and train_mask is not None and all(isinstance(m, Member) for m in candidate.members):
-        out.heldout, out.heldout_weight = heldout_sources(candidate, y, photos, train_mask, len(facts.labels))
+        out.heldout, out.heldout_weight = heldout_sources(candidate, y, photos, train_mask, len(classes.labels))
     return out
 
 
 # ---- measures ----
-def scorecard(outputs: CandidateOutputs, y: np.ndarray, facts: ClassFacts, clusters: np.ndarray,
+def scorecard(outputs: CandidateOutputs, y: np.ndarray, classes: ClassGroups, clusters: np.ndarray,
               budget: float = UNKNOWN_BUDGET) -> Scorecard:
     """Per-photo measures, each a mean over the repeats (see the module docstring)."""
     reps = outputs.repeats
     n = len(y)
-    ivory5 = np.isin(y, facts.index(IVORY_CLASSES)).astype(float)
-    elephant = np.isin(y, facts.index(ELEPHANT_IVORY_CLASSES))
-    protected = facts.protected[y]
-    member_of = facts.membership[y]  # (n, groups): the true class's group (none for singletons)
-    ivory_cols = {int(c): facts.protected_in_group_of(facts.labels[c]) for c in np.unique(y[elephant])}
+    ivory5 = np.isin(y, index_of(classes, IVORY_CLASSES)).astype(float)
+    elephant = np.isin(y, index_of(classes, ELEPHANT_IVORY_CLASSES))
+    protected = classes.protected[y]
+    harmless = classes.harmless_family[y] >= 0  # a harmless look-alike of a protected class
+    ivory_cols = {int(c): protected_in_group_of(classes, classes.labels[c]) for c in np.unique(y[elephant])}
 
     top1 = np.mean([r.probs.argmax(1) == y for r in reps], 0)
     ivory_hit = np.zeros(n)
@@ -271,18 +256,17 @@ def scorecard(outputs: CandidateOutputs, y: np.ndarray, facts: ClassFacts, clust
             rows = y == c
             ivory_hit[rows] += r.probs[rows][:, cols].sum(1) >= 0.5
     ivory_hit /= len(reps)
-    released = np.mean([(r.decisions == IDENTIFIED) & ~facts.protected[r.probs.argmax(1)] for r in reps], 0)
+    released = np.mean([(r.decisions == IDENTIFIED) & ~classes.protected[r.probs.argmax(1)] for r in reps], 0)
+    harmless_identified = np.mean([(r.decisions == IDENTIFIED) & (r.probs.argmax(1) == y) for r in reps], 0)
     grouped = np.array([r.decisions == GROUP for r in reps])
-    chosen = np.array([(r.probs @ facts.membership).argmax(1) if facts.membership.shape[1] else np.zeros(n, int)
-                       for r in reps])
-    right_group = np.array([member_of[np.arange(n), c] > 0 for c in chosen]) & grouped
+    right_group = np.array([classes.membership[y, r.group] > 0 for r in reps]) & grouped
     group_weight = grouped.mean(0)
     group_value = np.divide(right_group.sum(0), grouped.sum(0), out=np.zeros(n), where=grouped.sum(0) > 0)
 
     per_photo = {"top1": top1, "ivory5": top1, "ivory_recall": ivory_hit, "released": released,
-                 "group_precision": group_value}
+                 "harmless_identified": harmless_identified, "group_precision": group_value}
     weights = {"ivory5": ivory5, "ivory_recall": elephant.astype(float), "released": protected.astype(float),
-               "group_precision": group_weight}
+               "harmless_identified": harmless.astype(float), "group_precision": group_weight}
     if outputs.heldout is not None:
         per_photo["heldout"] = np.nan_to_num(outputs.heldout)
         weights["heldout"] = outputs.heldout_weight
