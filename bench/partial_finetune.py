@@ -65,7 +65,7 @@ def run(args) -> c.Report:
     member = Precomputed("partial-ft", folds, cv.logits, cv.scores, cv.ood_logits, cv.ood_scores)
     cards = {}
     for name, candidate in (("v1", acv.LEVERS[acv.DEFAULT](d, "v1")), ("partial-ft", Candidate("partial-ft", (member,)))):
-        cards[name] = scorecard(run_candidate(candidate, d.y, d.shas, d.groups, d.facts, 1), d.y, d.facts, d.groups)
+        cards[name] = scorecard(run_candidate(candidate, d.y, d.shas, d.groups, d.classes, 1), d.y, d.classes, d.groups)
     test = compare(cards["partial-ft"], cards["v1"])
     rows, record = [], {}
     for name, card in cards.items():
