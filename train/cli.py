@@ -21,7 +21,9 @@ def create_parser() -> argparse.ArgumentParser:
     fit.add_argument("--data", type=Path, action="append", required=True,
                      help="folder of <class_id>/<image> folders (repeatable)")
     fit.add_argument("--out", type=Path, required=True, help="bundle folder to write, e.g. data/models/v1")
-    fit.add_argument("--mode", choices=("head", "finetune"), default="head")
+    fit.add_argument("--mode", choices=("head", "finetune", "partial"), default="head",
+                     help="head: linear head on frozen features; finetune: the whole network; partial: the top "
+                          "stage and the head from cached activations, judged against the head by the protocol")
     fit.add_argument("--arch", default="tf_efficientnet_lite0",
                      choices=("tf_efficientnet_lite0", "tf_efficientnet_lite2"))
     fit.add_argument("--data-dir", type=Path, default=Path("data"), help="cache folder (embeddings, checkpoints)")
@@ -114,6 +116,10 @@ def main(argv=None) -> int:
             from .fit import fit
 
             bundle = fit(cfg)
+        elif args.mode == "partial":
+            from .partial_fit import fit_partial
+
+            bundle = fit_partial(cfg)
         else:
             from .finetune import finetune
 

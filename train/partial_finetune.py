@@ -30,7 +30,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import ood
+from .calibrate import Split3
 from .crossval import HeadRecipe
+from .every_photo import Fold
+from .fit import outputs_from_features
 from .head import fit_temperature
 from .recipe import lr_factor
 from .stages import FROZEN_STAGES, split_backbone
@@ -108,6 +111,13 @@ class PartialModel:
     def logits(self, feats: np.ndarray) -> np.ndarray:
         w = self.network.head.weight.detach().numpy()
         return feats @ w.T + self.network.head.bias.detach().numpy()
+
+    def outputs(self, feats: np.ndarray, y: np.ndarray | None = None) -> Split3:
+        """What the whole network outputs for photos with these (top) features."""
+        return outputs_from_features(self.network, feats, y)
+
+    def outputs_of(self, acts: np.ndarray) -> Split3 | None:
+        return None if acts is None or not len(acts) else self.outputs(self.features(acts))
 
 
 def _train_mode(module) -> None:
@@ -196,18 +206,6 @@ def train_top(model: PartialModel, acts: Sequence[np.ndarray], feats: Sequence[n
     return best
 
 
-@dataclass
-class FoldOutputs:
-    """Out-of-fold outputs of the partial fine-tune (`train.protocol.Precomputed` takes them)."""
-
-    folds: np.ndarray
-    logits: np.ndarray  # (n, classes)
-    scores: np.ndarray  # (n,) k-NN out-of-catalogue score against the fold's training photos
-    ood_logits: np.ndarray  # (folds, m, classes)
-    ood_scores: np.ndarray  # (folds, m)
-    fits: list[TopFit]
-
-
 def inner_validation(shas: Sequence[str], train_idx: np.ndarray, share: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) rows of a fold's training photos: the validation share picked by
     content hash (`species_data.dataset.split_of`'s idea), so it is stable and no fold's
@@ -217,41 +215,34 @@ def inner_validation(shas: Sequence[str], train_idx: np.ndarray, share: float = 
 
 
 def cross_validate(model: PartialModel, acts: Sequence[np.ndarray], feats: Sequence[np.ndarray], y: np.ndarray,
-                   shas: Sequence[str], folds: np.ndarray, ood_acts: np.ndarray, recipe: PartialRecipe = PartialRecipe(),
-                   progress: Progress | None = None) -> FoldOutputs:
-    """Train once per fold on the other folds and predict it: out-of-fold logits and scores."""
-    n, k = len(y), int(folds.max()) + 1
+                   shas: Sequence[str], folds: np.ndarray, ood_tune: np.ndarray, ood_report: np.ndarray,
+                   recipe: PartialRecipe = PartialRecipe(),
+                   progress: Progress | None = None) -> tuple[list[Fold], list[TopFit]]:
+    """Train once per fold on the other folds and answer for it (`train.every_photo.Fold`:
+    the fold's network on its photos and on the out-of-catalogue photos' activations
+    `ood_tune`/`ood_report`, with the out-of-catalogue reference of its training photos)."""
     classes = model.network.head.out_features
-    logits = np.zeros((n, classes), np.float32)
-    scores = np.zeros(n)
-    ood_logits = np.zeros((k, len(ood_acts), classes), np.float32)
-    ood_scores = np.zeros((k, len(ood_acts)))
-    fits = []
-    for fold in range(k):
+    out, fits = [], []
+    for fold in range(int(folds.max()) + 1):
         train_idx, val_idx = inner_validation(shas, np.nonzero(folds != fold)[0])
         fits.append(train_top(model, acts, feats, y, train_idx, val_idx, recipe, progress,
-                              f"fold {fold + 1}/{k}"))
+                              f"fold {fold + 1}/{int(folds.max()) + 1}"))
         f_all = model.features(acts[0])
         test = folds == fold
-        logits[test] = model.logits(f_all[test])
-        ref = ood.OodReference.fit(f_all[~test], y[~test], classes)
-        scores[test] = ood.scores("knn", None, f_all[test], None, 1.0, ref)
-        f_ood = model.features(ood_acts)
-        ood_logits[fold] = model.logits(f_ood)
-        ood_scores[fold] = ood.scores("knn", None, f_ood, None, 1.0, ref)
-    return FoldOutputs(folds, logits, scores, ood_logits, ood_scores, fits)
-
+        out.append(Fold(np.nonzero(test)[0], model.outputs(f_all[test], y[test]), model.outputs_of(ood_tune),
+                        model.outputs_of(ood_report), ood.OodReference.fit(f_all[~test], y[~test], classes)))
+    return out, fits
 
 
 @dataclass
 class PartialRun:
-    """Everything the background job needs: out-of-fold outputs and the final network."""
+    """Everything the background job needs: the out-of-fold answers and the final network."""
 
     model: PartialModel
-    cv: FoldOutputs
+    folds: list[Fold]
+    fits: list[TopFit]
     final: TopFit
     features: np.ndarray  # (n, d) every photo under the final network (served view)
-    ood_features: np.ndarray  # (m, d)
     seconds: dict[str, float]
 
 
@@ -262,19 +253,19 @@ def chosen_epochs(fits: Sequence[TopFit]) -> int:
 
 
 def run(model: PartialModel, acts: Sequence[np.ndarray], feats: Sequence[np.ndarray], y: np.ndarray,
-        shas: Sequence[str], folds: np.ndarray, ood_acts: np.ndarray, recipe: PartialRecipe = PartialRecipe(),
-        progress: Progress | None = None) -> PartialRun:
+        shas: Sequence[str], folds: np.ndarray, ood_tune: np.ndarray, ood_report: np.ndarray,
+        recipe: PartialRecipe = PartialRecipe(), progress: Progress | None = None) -> PartialRun:
     """Cross-validate (for the protocol and the out-of-fold calibration), then train the
     published network on every photo for the epochs the folds chose."""
     import time
     from dataclasses import replace
 
     t0 = time.perf_counter()
-    cv = cross_validate(model, acts, feats, y, shas, folds, ood_acts, recipe, progress)
+    fold_list, fits = cross_validate(model, acts, feats, y, shas, folds, ood_tune, ood_report, recipe, progress)
     t1 = time.perf_counter()
     final = train_top(model, acts, feats, y, np.arange(len(y)), np.zeros(0, np.int64),
-                      replace(recipe, epochs=chosen_epochs(cv.fits)), progress, "final")
-    features, ood_features = model.features(acts[0]), model.features(ood_acts)
+                      replace(recipe, epochs=chosen_epochs(fits)), progress, "final")
+    features = model.features(acts[0])
     t2 = time.perf_counter()
-    return PartialRun(model, cv, final, features, ood_features,
+    return PartialRun(model, fold_list, fits, final, features,
                       {"cross_validation": round(t1 - t0, 1), "final": round(t2 - t1, 1)})

@@ -91,6 +91,22 @@ class Precomputed:
     ood_scores: np.ndarray  # (folds, m)
     forward_passes: int = 1
 
+    @classmethod
+    def from_folds(cls, name: str, folds: np.ndarray, fold_list) -> "Precomputed":
+        """From `train.every_photo.Fold`s (k-NN scores, as for every other member)."""
+        n = len(folds)
+        logits = np.zeros((n, fold_list[0].photos.logits.shape[1]), np.float32)
+        scores = np.zeros(n)
+        ood_logits, ood_scores = [], []
+        for f in fold_list:
+            logits[f.rows] = f.photos.logits
+            scores[f.rows] = ood.scores("knn", None, f.photos.features, None, 1.0, f.ref)
+            outside = [s for s in (f.ood_tune, f.ood_report) if s is not None]
+            ood_logits.append(np.concatenate([s.logits for s in outside]) if outside else logits[:0])
+            ood_scores.append(np.concatenate([ood.scores("knn", None, s.features, None, 1.0, f.ref) for s in outside])
+                              if outside else np.zeros(0))
+        return cls(name, folds, logits, scores, np.stack(ood_logits), np.stack(ood_scores))
+
 
 @dataclass(frozen=True)
 class Candidate:
