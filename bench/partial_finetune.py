@@ -59,10 +59,9 @@ def run(args) -> c.Report:
         raise SystemExit("some photos failed to decode")
     folds = assign_folds(d.shas, d.groups, 0)
     model = PartialModel(acv.ARCH, len(d.labels), recipe.frozen)
-    done = run_partial(model, vs.activations, vs.features, d.y, d.shas, folds, ood.activations[0], recipe)
+    done = run_partial(model, vs.activations, vs.features, d.y, d.shas, folds, ood.activations[0], None, recipe)
     minutes = (done.seconds["cross_validation"] + done.seconds["final"]) / 60
-    cv = done.cv
-    member = Precomputed("partial-ft", folds, cv.logits, cv.scores, cv.ood_logits, cv.ood_scores)
+    member = Precomputed.from_folds("partial-ft", folds, done.folds)
     cards = {}
     for name, candidate in (("v1", acv.LEVERS[acv.DEFAULT](d, "v1")), ("partial-ft", Candidate("partial-ft", (member,)))):
         cards[name] = scorecard(run_candidate(candidate, d.y, d.shas, d.groups, d.classes, 1), d.y, d.classes, d.groups)
@@ -77,7 +76,7 @@ def run(args) -> c.Report:
                      est["ood_at_budget"].text(percent=True),
                      "-" if name == "v1" else "; ".join(f"{m} {t.text()}" for m, t in test.tests.items()
                                                         if m in ("top1", "ivory5", "ivory_recall", "released"))))
-    epochs = [f.epoch for f in cv.fits]
+    epochs = [f.epoch for f in done.fits]
     notes = [f"{len(d.photos)} photos x {recipe.views + 1} views, {len(d.ood_photos)} out-of-catalogue photos; "
              f"recipe {recipe}",
              f"caches {t_cache:.0f} s (0 when warm); cross-validation {done.seconds['cross_validation']:.0f} s; final "
