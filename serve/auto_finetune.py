@@ -154,8 +154,8 @@ class AutoFinetune:
                 "--out", str((Path(cfg.models_dir) / version).resolve()), "--data-dir", str(data_dir),
                 "--catalogue", str(Path(cfg.catalogue_overlay).resolve()),
                 "--card-dir", str(tree.resolve() / "card")]  # the card goes to model_cards/ only when published
-        ood = str(base.meta.training.get("config", {}).get("ood_data", "None"))
-        if ood not in ("None", "") and Path(ood).is_dir():
+        ood = base.meta.training.ood_data
+        if ood is not None and Path(ood).is_dir():
             argv += ["--ood-data", str(Path(ood).resolve())]
         return argv
 

@@ -46,9 +46,13 @@ def test_a_run_is_due_only_when_on_idle_and_enough_photos_are_new(tmp_path):
 @pytest.mark.parametrize("adopted, auto, publish", [(True, True, True), (True, False, False), (False, True, False),
                                                     (False, False, False)])
 def test_only_a_winner_is_published_and_only_when_allowed(adopted, auto, publish):
-    verdict = Verdict.of({"protocol": {"adopted": adopted, "reason": "r"}})
+    from types import SimpleNamespace
+
+    from train.bundle_meta import ProtocolVerdict
+
+    verdict = Verdict.of(SimpleNamespace(protocol=ProtocolVerdict("head", adopted, "r")))
     assert verdict.publish(Settings(auto_publish=auto)) is publish
-    assert not Verdict.of({}).publish(Settings())  # no verdict: never published
+    assert not Verdict.of(SimpleNamespace(protocol=None)).publish(Settings())  # no verdict: never published
 
 
 # --- in the app, with real bundles and jobs ----------------------------------------------
@@ -69,7 +73,7 @@ def fake_partial_fit(adopted: bool):
             "shutil.copytree(src, dst)\n"
             "meta = json.loads((dst / 'bundle.json').read_text())\n"
             f"meta['version'] = {version!r}\n"
-            f"meta['metrics']['protocol'] = {{'adopted': {adopted}, 'reason': 'fake verdict'}}\n"
+            f"meta['metrics']['protocol'] = {{'against': 'head', 'adopted': {adopted}, 'reason': 'fake verdict'}}\n"
             "(dst / 'bundle.json').write_text(json.dumps(meta))\n")
         return [sys.executable, "-c", code]
     return command

@@ -114,7 +114,7 @@ def test_the_partial_fit_writes_a_judged_out_of_fold_bundle(photos_root, tmp_pat
     from train.bundle import Bundle
     from train.every_photo import load_oof
     from train.features import cache_for
-    from train.fit import FitConfig
+    from train.config import TrainingConfig, TrainingMode
     from train.partial_finetune import PartialRecipe
     from train.partial_fit import fit_partial
     from train.runtime import ModelRunner
@@ -129,19 +129,19 @@ def test_the_partial_fit_writes_a_judged_out_of_fold_bundle(photos_root, tmp_pat
               for p in [q for q in scan([photos_root], [label]).photos][:15]]:
         (tree / p.label).mkdir(parents=True, exist_ok=True)
         os.symlink(p.path, tree / p.label / p.path.name)
-    cfg = FitConfig(data=[tree], out=tmp_path / "models" / "p1", data_dir=tmp_path / "data", card_dir=None,
-                    progress=False, folds=3)
+    cfg = TrainingConfig(data=[tree], out=tmp_path / "models" / "p1", data_dir=tmp_path / "data", card_dir=None,
+                         progress=False, folds=3, mode=TrainingMode.PARTIAL_FINETUNE)
     bundle = fit_partial(cfg, PartialRecipe(views=1, epochs=1, batch_size=16))
     meta = Bundle.load(bundle.path).meta
-    assert meta.training["mode"] == "partial_finetune" and meta.training["all_photos"]
-    assert len(meta.training["epochs_per_fold"]) == 3
-    verdict = meta.metrics["protocol"]
-    assert isinstance(verdict["adopted"], bool) and verdict["reason"]
-    assert set(verdict["tests"]) >= {"top1", "released"}
-    assert meta.metrics["cv"]["metrics"]["top1"] > 0.6  # chance is 1/3
+    assert meta.training.mode is TrainingMode.PARTIAL_FINETUNE and meta.training.all_photos
+    assert len(meta.training.details["epochs_per_fold"]) == 3
+    verdict = meta.metrics.protocol
+    assert isinstance(verdict.adopted, bool) and verdict.reason
+    assert set(verdict.tests) >= {"top1", "released"}
+    assert meta.metrics.cv.metrics.top1 > 0.6  # chance is 1/3
     photos = [p for p in Bundle.load(bundle.path).manifest()]
     oof = load_oof(bundle.path)
-    assert set(oof) == {p["sha256"] for p in photos}
+    assert set(oof.index) == {p["sha256"] for p in photos}
     # served through the bundle's own ONNX export, as the app would; the same as torch
     some = [row for row in photos][:4]
     x = np.stack([load_input(Path(row["path"]), meta.preprocessing)[0] for row in some])

@@ -112,9 +112,12 @@ class Verdict:
     reason: str
 
     @classmethod
-    def of(cls, metrics: dict) -> "Verdict":
-        protocol = (metrics or {}).get("protocol") or {}
-        return cls(bool(protocol.get("adopted", False)), str(protocol.get("reason") or "no protocol verdict"))
+    def of(cls, metrics) -> "Verdict":
+        """From a bundle's `Metrics` (`protocol`: `train.bundle_meta.ProtocolVerdict`, or None)."""
+        protocol = getattr(metrics, "protocol", None)
+        if protocol is None:
+            return cls(False, "no protocol verdict")
+        return cls(bool(protocol.adopted), protocol.reason)
 
     def publish(self, settings: Settings) -> bool:
         """Publish automatically only a winner, and only when trainers allow it."""

@@ -102,7 +102,8 @@ def main(argv=None) -> int:
     if args.command == "fit":
         from .config import TrainingConfig
 
-        cfg = TrainingConfig(data=args.data, out=args.out, arch=args.arch, mode=args.mode, data_dir=args.data_dir,
+        mode = {"partial": "partial_finetune"}.get(args.mode, args.mode)
+        cfg = TrainingConfig(data=args.data, out=args.out, arch=args.arch, mode=mode, data_dir=args.data_dir,
                         ood_data=args.ood_data, catalogue_dirs=args.catalogue, classes=args.classes,
                         workers=args.workers, batch_size=args.batch_size, progress=not args.no_progress,
                         card_dir=args.card_dir, epochs=args.epochs, lr=args.lr, max_steps=args.max_steps,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,16 +31,18 @@ from species_data.dataset import Split, scan
 
 from . import ood
 from .bundle import Bundle, BundleMeta
+from .bundle_meta import PairedResult, ProtocolVerdict, Training
+from .config import TrainingConfig, TrainingMode
 from .crossval import assign_folds, duplicate_groups
 from .every_photo import OOF_FILE, calibrate_oof, cv_report, oof_outputs, save_oof, take
-from .fit import FitConfig, class_groups, finish_bundle, measure, ood_photos, preprocessing_for
+from .fit import class_groups, finish_bundle, measure, ood_photos, preprocessing_for
 from .partial_finetune import PartialModel, PartialRecipe, run
 from .snapshot import catalogue_snapshot
 from .stages import cache_views
+from .typed_json import to_json
 from .views import View, augmented_views
 
 log = logging.getLogger(__name__)
-MODE = "partial_finetune"
 
 
 class _Bar:
@@ -63,7 +65,7 @@ class _Bar:
         self.bar.close()
 
 
-def _verdict(run_, feats, ood_feats, y, shas, groups, classes) -> dict:
+def _verdict(run_, feats, ood_feats, y, shas, groups, classes) -> ProtocolVerdict:
     """The protocol: the partial fine-tune's out-of-fold answers against the head recipe's on
     the same folds (held-out sources are not measured here: six more trainings)."""
     from .protocol import Candidate, Member, Precomputed, run_candidate, scorecard
@@ -75,14 +77,13 @@ def _verdict(run_, feats, ood_feats, y, shas, groups, classes) -> dict:
     cards = {k: scorecard(run_candidate(c, y, shas, groups, classes, 1, folds=len(run_.folds)), y, classes, groups)
              for k, c in candidates.items()}
     cmp = compare(cards["partial"], cards["head"])
-    return {"against": "head recipe (linear probe on the same photos and folds)", "adopted": cmp.adopted,
-            "reason": cmp.reason,
-            "estimates": {k: {m: card.estimate(m).to_dict() for m in ("top1", "ivory5", "ivory_recall", "released")}
-                          for k, card in cards.items()},
-            "tests": {m: {"fixes": t.fixes, "breaks": t.breaks, "p": t.p_value} for m, t in cmp.tests.items()}}
+    return ProtocolVerdict(
+        "head recipe (linear probe on the same photos and folds)", cmp.adopted, cmp.reason,
+        {k: {m: card.estimate(m) for m in ("top1", "ivory5", "ivory_recall", "released")} for k, card in cards.items()},
+        {m: PairedResult(t.fixes, t.breaks, t.p_value) for m, t in cmp.tests.items()})
 
 
-def fit_partial(cfg: FitConfig, recipe: PartialRecipe = PartialRecipe()) -> Bundle:
+def fit_partial(cfg: TrainingConfig, recipe: PartialRecipe = PartialRecipe()) -> Bundle:
     t0 = time.perf_counter()
     photo_set = scan(cfg.data, cfg.classes)
     labels = list(photo_set.labels)
@@ -110,26 +111,25 @@ def fit_partial(cfg: FitConfig, recipe: PartialRecipe = PartialRecipe()) -> Bund
     bar.close()
     ood_feats = np.concatenate([o.features[0] for o in outside if o is not None] or [np.zeros((0, 1280))])
     verdict = _verdict(done, vs.features[0], ood_feats, y, shas, groups, classes)
-    log.info("protocol verdict: %s", verdict["reason"])
+    log.info("protocol verdict: %s", verdict.reason)
 
     cal = calibrate_oof(done.folds, classes)
     oof, report_oof = oof_outputs(done.folds, cal)
     va, te = (split == s.value for s in (Split.VAL, Split.TEST))
-    metrics = measure(take(oof, va), take(oof, te), cal, classes, None, report_oof)
-    metrics["cv"] = cv_report(oof, cal, classes, cfg.folds)
-    metrics["protocol"] = verdict
+    metrics = replace(measure(take(oof, va), take(oof, te), cal, classes, None, report_oof),
+                      cv=cv_report(oof, cal, classes, cfg.folds), protocol=verdict)
     ref = ood.OodReference.fit(done.features, y, len(labels))
     meta = BundleMeta(
         version=Path(cfg.out).name, arch=cfg.arch, labels=labels, preprocessing=pre, temperature=cal.temperature,
         thresholds=cal.thresholds, ood_method=cal.ood_method, groups=snapshot.groups,
         appendices=snapshot.appendices, lookalikes=snapshot.lookalikes, catalogue_version=snapshot.version,
         metrics=metrics,
-        training={"mode": MODE, "all_photos": True, "folds": cfg.folds, "recipe": asdict(recipe),
-                  "epochs_per_fold": [f.epoch for f in done.fits], "final_epochs": done.final.epoch,
-                  "history": [f.history for f in done.fits], "seconds_cache": round(t_cache, 1),
-                  **{f"seconds_{k}": v for k, v in done.seconds.items()},
-                  "seconds_total": round(time.perf_counter() - t0, 1),
-                  "config": {k: str(v) for k, v in asdict(cfg).items()}},
+        training=Training(TrainingMode.PARTIAL_FINETUNE, round(time.perf_counter() - t0, 1), config=cfg,
+                          backbone=None, ood_data=cfg.ood_data, all_photos=True, folds=cfg.folds,
+                          details={"recipe": to_json(recipe), "epochs_per_fold": [f.epoch for f in done.fits],
+                                   "final_epochs": done.final.epoch, "history": [f.history for f in done.fits],
+                                   "seconds_cache": round(t_cache, 1),
+                                   **{f"seconds_{k}": v for k, v in done.seconds.items()}}),
         data_manifest=photo_set.manifest_hash(), counts=photo_set.counts(), sources=photo_set.sources(),
     )
     writers = {OOF_FILE: lambda path: save_oof(path, shas, folds, oof)}

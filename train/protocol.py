@@ -317,4 +317,4 @@ def _operating_point(r: RepeatOutputs, budget: float) -> tuple[float, float]:
     tau = candidates[min(max(allowed, 0), len(candidates) - 1)] if len(candidates) else np.inf
     in_unknown = low_in | (r.scores > tau)
     out_unknown = (r.ood_base_decisions == UNKNOWN) | (r.ood_scores > tau)
-    return float(in_unknown.mean()), float(out_unknown.mean())
+    return float(in_unknown.mean()), float(out_unknown.mean()) if out_unknown.size else float("nan")
