@@ -6,7 +6,7 @@ ones are computed, so a second run times warm caches), the 5-fold cross-validati
 (one training per fold, for the protocol and the out-of-fold calibration) and the final
 training on every photo. Target: cross-validation + final training <= 10 min on this
 2-core machine from warm caches. Then `train.protocol` scores the fine-tune's out-of-fold
-outputs against the head recipe (v1) on the same folds, with McNemar tests.
+outputs against the default head recipe on the same folds, with McNemar tests.
 
 Run: python bench/partial_finetune.py [--quick] [--epochs 2] [--views 6] [--json FILE]
 """
@@ -63,9 +63,9 @@ def run(args) -> c.Report:
     minutes = (done.seconds["cross_validation"] + done.seconds["final"]) / 60
     member = Precomputed.from_folds("partial-ft", folds, done.folds)
     cards = {}
-    for name, candidate in (("v1", acv.LEVERS[acv.DEFAULT](d, "v1")), ("partial-ft", Candidate("partial-ft", (member,)))):
+    for name, candidate in (("head", acv.LEVERS[acv.DEFAULT](d, "head")), ("partial-ft", Candidate("partial-ft", (member,)))):
         cards[name] = scorecard(run_candidate(candidate, d.y, d.shas, d.groups, d.classes, 1), d.y, d.classes, d.groups)
-    test = compare(cards["partial-ft"], cards["v1"])
+    test = compare(cards["partial-ft"], cards["head"])
     rows, record = [], {}
     for name, card in cards.items():
         est = {m: card.estimate(m) for m in ("top1", "ivory5", "ivory_recall", "released", "group_precision",
@@ -74,7 +74,7 @@ def run(args) -> c.Report:
         rows.append((name, est["top1"].text(), est["ivory5"].text(), est["ivory_recall"].text(),
                      est["released"].text(percent=True), est["group_precision"].text(),
                      est["ood_at_budget"].text(percent=True),
-                     "-" if name == "v1" else "; ".join(f"{m} {t.text()}" for m, t in test.tests.items()
+                     "-" if name == "head" else "; ".join(f"{m} {t.text()}" for m, t in test.tests.items()
                                                         if m in ("top1", "ivory5", "ivory_recall", "released"))))
     epochs = [f.epoch for f in done.fits]
     notes = [f"{len(d.photos)} photos x {recipe.views + 1} views, {len(d.ood_photos)} out-of-catalogue photos; "
@@ -91,7 +91,7 @@ def run(args) -> c.Report:
                                          "tests": {m: {"fixes": t.fixes, "breaks": t.breaks, "p": t.p_value}
                                                    for m, t in test.tests.items()}}, indent=1))
     table = c.table(("model", "CV top-1", "ivory + 4 look-alikes", "elephant-ivory recall", "protected released",
-                     "GROUP precision", "out-of-cat. UNKNOWN at <= 5 %", "McNemar vs v1"), rows)
+                     "GROUP precision", "out-of-cat. UNKNOWN at <= 5 %", "McNemar vs the head"), rows)
     target = c.target("partial fine-tune from warm caches (CV + final)", minutes, "min", TARGET_MINUTES)
     return c.Report(TITLE, table, [replace(target, ok=None) if args.quick else target], notes)
 

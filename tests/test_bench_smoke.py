@@ -95,15 +95,15 @@ def test_accuracy_cv_quick_scores_levers_against_v1_with_intervals(capsys, photo
     out = tmp_path / "levers.json"
     report = accuracy_cv.main(["--quick", "--no-latency", "--photos", str(photos_root), "--json", str(out)])
     record = json.loads(out.read_text())
-    assert set(record["candidates"]) == set(accuracy_cv.QUICK) and record["default"] == "v1"
-    v1 = record["candidates"]["v1"]["estimates"]
+    assert set(record["candidates"]) == set(accuracy_cv.QUICK) and record["default"] == "default"
+    v1 = record["candidates"]["default"]["estimates"]
     for measure in ("top1", "ivory5", "released", "heldout", "ood_at_budget"):
         e = v1[measure]
         assert e["low"] <= e["value"] <= e["high"], (measure, e)
     assert 0.3 < v1["top1"]["value"] <= 1.0
-    other = record["candidates"]["no-balancing"]
+    other = record["candidates"]["v1"]
     assert {"top1", "ivory5", "released", "heldout"} <= set(other["tests"]) and other["verdict"]
-    assert "McNemar against v1" in report.table
+    assert "McNemar against default" in report.table
 
 
 def test_finetune_throughput_quick_trains_and_reports_images_per_second(capsys, photos_root):

@@ -14,6 +14,7 @@ from .bundle import Bundle
 from .metrics import most_confused
 
 IVORY_CLASSES = ("ivory_carving", "bone_carving", "ceramic_ware", "porcelain_ware", "walrus_ivory_carving")
+ELEPHANT_IVORY_CLASSES = ("ivory_carving", "ivory_raw_tusk")
 NOISY_CLASSES = ("tiger", "jaguar")
 
 

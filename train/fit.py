@@ -34,7 +34,7 @@ from .bundle_meta import HoldoutResult, Metrics, OodReport, SourceHoldout, Train
 from .config import TrainingConfig, TrainingMode
 from .export import export_with_head
 from .calibrate import Split3, calibrate, decision_shares, group_precision, operating_point, scores_of
-from .crossval import HeadRecipe, assign_folds, duplicate_groups
+from .crossval import HeadRecipe, assign_folds, default_recipe, duplicate_groups
 from .every_photo import OOF_FILE, calibrate_oof, cv_report, head_folds, oof_outputs, save_oof, take
 from .decision_rule import ClassGroups
 from .embeddings import EmbeddingCache, embed_photos
@@ -233,7 +233,7 @@ def fit(cfg: TrainingConfig) -> Bundle:
     t_embed = time.perf_counter() - t0
 
     tr, va = split == Split.TRAIN.value, split == Split.VAL.value
-    recipe = HeadRecipe()
+    recipe = default_recipe(labels)
     head = recipe.fit(feats, y, len(labels)) if cfg.all_photos else fit_head(feats[tr], y[tr], feats[va], y[va],
                                                                              len(labels))
     if not store.complete():  # the first fit over this backbone: convert and export it once
@@ -252,7 +252,7 @@ def fit(cfg: TrainingConfig) -> Bundle:
             cal, ref, metrics, oof = calibrate_and_measure_oof(classifier, feats, y, split, folds, classes, recipe,
                                                                cfg.ood_data, embed_ood)
             writers[OOF_FILE] = lambda path: save_oof(path, [p.sha256 for p in photos], folds, oof)
-            every = {"recipe": {"l2": recipe.l2, "balance": recipe.balance},
+            every = {"recipe": {"l2": recipe.l2, "balance": recipe.balance, "class_scale": list(recipe.class_scale)},
                      "near_duplicate_groups": int(len(np.unique(twins)))}
         else:
             cal, ref, metrics = calibrate_and_measure(classifier, feats, y, split, classes, cfg.ood_data, embed_ood)

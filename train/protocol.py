@@ -31,13 +31,11 @@ import numpy as np
 
 from . import ood
 from .calibrate import UNKNOWN_BUDGET, decision_thresholds, ood_threshold_within_budget
-from .card import IVORY_CLASSES
+from .card import ELEPHANT_IVORY_CLASSES, IVORY_CLASSES
 from .crossval import FOLDS, HeadRecipe, assign_folds, cross_fitted, oof_logits
 from .decision_rule import GROUP, IDENTIFIED, UNKNOWN, ClassGroups, DecisionRule, Outcomes, Thresholds
 from .head import fit_temperature, softmax
 from .selection import Estimate, Scorecard, estimate, wilson
-
-ELEPHANT_IVORY_CLASSES = ("ivory_carving", "ivory_raw_tusk")
 
 
 def index_of(classes: ClassGroups, names: Sequence[str]) -> list[int]:

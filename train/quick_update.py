@@ -37,7 +37,7 @@ from .bundle_meta import NewClassReport, Training
 from .config import TrainingMode
 from .calibrate import calibrate
 from .class_cv import MIN_TEST_PHOTOS, ClassRecall, kfold_class_recall
-from .crossval import FOLDS, HeadRecipe, assign_folds, duplicate_groups
+from .crossval import FOLDS, assign_folds, default_recipe, duplicate_groups
 from .every_photo import OOF_FILE, save_oof, take
 from .selection import wilson
 from .features import backbone_id, cache_for, embedder_for, features_of
@@ -215,7 +215,7 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
     fit_rows = np.ones(len(y), bool) if every else tr
     l2_grid = cfg.l2_grid or (base.meta.training.l2 or 1e-2,)
     init = warm_start(state, base_labels, labels, feats[fit_rows])
-    recipe = HeadRecipe(l2=l2_grid[0], max_iter=cfg.max_iter)
+    recipe = replace(default_recipe(labels), l2=l2_grid[0], max_iter=cfg.max_iter)
     head = (recipe.fit(feats, y, len(labels), init=init) if every else
             fit_head(feats[tr], y[tr], feats[va], y[va], len(labels), l2_grid=l2_grid, max_iter=cfg.max_iter,
                      init=init))
