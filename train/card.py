@@ -118,7 +118,10 @@ def render(bundle: Bundle) -> str:
     add(f"\nDecisions on test photos: identified {_pct(decisions.identified)}, group {_pct(decisions.group)}, "
         f"cannot rule out a protected item {_pct(decisions.cannot_rule_out)}, unknown {_pct(decisions.unknown)}.")
     if ood.report_photos:
-        add(f"Out-of-catalogue photos (held-out half, n = {ood.report_photos.n}): "
+        folds = meta.training.folds if meta.training.all_photos else None
+        n = (f"{ood.report_photos.n // folds} photos, each answered by the {folds} fold models" if folds
+             else f"n = {ood.report_photos.n}")
+        add(f"Out-of-catalogue photos (held-out half, {n}): "
             f"{_pct(ood.report_photos.unknown)} flagged UNKNOWN; AUROC of `{ood.method}` "
             f"{ood.auroc_report if ood.auroc_report is not None else float('nan'):.3f}.")
     point = ood.held_out_operating_point
