@@ -59,8 +59,10 @@ def run(args) -> c.Report:
         raise SystemExit("some photos failed to decode")
     folds = assign_folds(d.shas, d.groups, 0)
     model = PartialModel(acv.ARCH, len(d.labels), recipe.frozen)
+    cpu0 = time.process_time()  # CPU seconds of this process (both cores): what the load cannot inflate
     done = run_partial(model, vs.activations, vs.features, d.y, d.shas, folds, ood.activations[0], None, recipe)
     minutes = (done.seconds["cross_validation"] + done.seconds["final"]) / 60
+    cpu_minutes = (time.process_time() - cpu0) / 60
     member = Precomputed.from_folds("partial-ft", folds, done.folds)
     cards = {}
     for name, candidate in (("head", acv.LEVERS[acv.DEFAULT](d, "head")), ("partial-ft", Candidate("partial-ft", (member,)))):
@@ -79,6 +81,8 @@ def run(args) -> c.Report:
     epochs = [f.epoch for f in done.fits]
     notes = [f"{len(d.photos)} photos x {recipe.views + 1} views, {len(d.ood_photos)} out-of-catalogue photos; "
              f"recipe {recipe}",
+             f"CPU time of CV + final training {cpu_minutes:.1f} min (both cores; load average at the end "
+             f"{c.load_average()})",
              f"caches {t_cache:.0f} s (0 when warm); cross-validation {done.seconds['cross_validation']:.0f} s; final "
              f"training {done.seconds['final']:.0f} s ({done.final.epoch} epochs); epochs kept per fold {epochs}",
              f"verdict: {'ADOPT' if test.adopted else 'keep the head model'} ({test.reason}); held-out sources not "
@@ -86,7 +90,8 @@ def run(args) -> c.Report:
     if args.json:
         args.json.write_text(json.dumps({"title": TITLE, "date": time.strftime("%Y-%m-%d %H:%M"),
                                          "seconds": {"caches": round(t_cache, 1), **done.seconds},
-                                         "minutes_from_warm_caches": minutes, "epochs_per_fold": epochs,
+                                         "minutes_from_warm_caches": minutes, "cpu_minutes": cpu_minutes,
+                                         "load_average": c.load_average(), "epochs_per_fold": epochs,
                                          "scores": record, "adopted": test.adopted, "verdict": test.reason,
                                          "tests": {m: {"fixes": t.fixes, "breaks": t.breaks, "p": t.p_value}
                                                    for m, t in test.tests.items()}}, indent=1))
