@@ -106,6 +106,15 @@ def test_probe_start_matches_a_probe_on_every_view(subset):
                              np.tile(y[idx % 3 != 0], 2), len(CLASSES))
     assert fit.epoch == 0 and len(fit.history) == 1
     assert np.allclose(model.network.head.weight.detach().numpy(), probe.weight, atol=1e-6)
+    # started from another fold's probe, the (convex) probe fit ends at the same head
+    other = train_top(model, vs.activations, vs.features, y, idx[idx % 3 != 1], idx[idx % 3 == 1], recipe)
+    train_top(model, vs.activations, vs.features, y, idx[idx % 3 != 0], idx[idx % 3 == 0], recipe,
+              probe_start=other.probe)
+    x = vs.features[0]
+    cold = x @ probe.weight.T + probe.bias
+    warm = model.logits(x)
+    assert np.array_equal(cold.argmax(1), warm.argmax(1))
+    assert np.max(np.abs(cold - warm)) < 0.03 * np.ptp(cold)  # within the fit's tolerance
 
 
 def test_the_partial_fit_writes_a_judged_out_of_fold_bundle(photos_root, tmp_path):
