@@ -30,12 +30,12 @@ OUTCOMES = {"auto_finetune_publish": "published", "auto_finetune_kept": "kept as
 
 
 def switch_model(ctx: AppContext, bundle, who: str, action: str, detail: dict, card_dir: Path) -> None:
-    """Serve `bundle` (atomic switch of models/current), write its card, audit the change."""
+    """Serve `bundle` (atomic switch of models/current), put its card in `card_dir`, audit the change."""
     from train.bundle import publish
-    from train.card import write_card
+    from train.card import publish_card
 
     publish(ctx.config.models_dir, bundle.meta.version)
-    card = write_card(bundle, card_dir)
+    card = publish_card(bundle, card_dir)
     ctx.store.audit(who, action, {**detail, "card": card.name})
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -21,11 +20,10 @@ from .catalogue import (
     Catalogue,
     CatalogueEntry,
     CatalogueError,
-    Group,
     Problem,
     entry_to_mapping,
-    group_to_mapping,
 )
+from .atomic import write_text_atomic
 from .catalogue_io import FILE_HEADER, ID_RE, entry_from_mapping, load_catalogue
 
 class _Dumper(yaml.SafeDumper):
@@ -47,42 +45,6 @@ def dump_entry_yaml(mapping: Mapping[str, Any]) -> str:
     body = yaml.dump(dict(mapping), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
                      width=100, default_flow_style=False)
     return FILE_HEADER + body
-
-
-def dump_groups_yaml(groups: Iterable[Group]) -> str:
-    body = yaml.dump({"groups": [group_to_mapping(g) for g in groups]}, Dumper=_Dumper,
-                     sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
-    return ("# Catalogue groups: coarse classes the model can fall back to.\n"
-            "# Schema: species_data/README.md\n" + body)
-
-
-def atomic_write_text(target: Path, text: str) -> None:
-    """Write via a temp file in the same dir + fsync + os.replace: readers see old or new, never half."""
-    target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable (not possible on every platform)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 def save_entry(entry_or_mapping: CatalogueEntry | Mapping[str, Any], directory: Path | str,
@@ -122,7 +84,7 @@ def save_entries(entries: Sequence[CatalogueEntry | Mapping[str, Any]], director
     time = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     lines = []
     for entry, target in zip(new, targets):
-        atomic_write_text(target, dump_entry_yaml(entry_to_mapping(entry)))
+        write_text_atomic(target, dump_entry_yaml(entry_to_mapping(entry)))
         record = {"time": time, "author": author.strip(), "id": entry.id,
                   "action": "updated" if entry.id in base else "created", "file": target.name,
                   "catalogue_version": merged.version}

@@ -39,7 +39,7 @@ def test_big_jpeg_is_phone_sized_and_outside_the_repo(tmp_path, photos_root):
     ("forward_floor", 2),
     ("batch_throughput", 1),
     ("embedding_throughput", 2),
-    ("serving_memory", 1),
+    pytest.param("serving_memory", 2, marks=pytest.mark.browser),  # the real app, driven by Chromium
 ])
 def test_script_runs_quick_and_reports_its_targets(name, targets, capsys, model_bundle, photos_root):
     import importlib
@@ -64,14 +64,18 @@ def test_fit_times_quick_runs_both_fits(capsys, photos_root):
     assert names[:2] == ["fit first run (empty cache)", "fit re-run (cached)"]
 
 
-def test_run_all_ends_with_one_table_of_targets(capsys, model_bundle, photos_root):
+def test_run_all_ends_with_one_table_of_targets_and_writes_json(capsys, model_bundle, photos_root, tmp_path):
+    import json
+
     from bench import run_all
 
-    targets = run_all.main(["--quick", "--only", "serving_memory", "--bundle", str(model_bundle),
-                            "--photos", str(photos_root)])
+    targets = run_all.main(["--quick", "--only", "batch_throughput", "--bundle", str(model_bundle),
+                            "--photos", str(photos_root), "--json-dir", str(tmp_path)])
     out = capsys.readouterr().out
-    assert out.count("## All targets") == 1 and "serving process peak resident memory" in out
-    assert [t.name for t in targets] == ["serving process peak resident memory"]
+    assert out.count("## All targets") == 1 and "batch identification" in out
+    assert [t.name for t in targets] == ["batch identification over ../shared/photos"]
+    written = json.loads((tmp_path / "batch_throughput.json").read_text())
+    assert written["quick"] and written["targets"][0]["value"] == targets[0].value
 
 
 def test_preprocessing_cv_quick_compares_each_config_with_the_first(capsys, photos_root, tmp_path):

@@ -169,6 +169,16 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class PhotoSides:
+    """How large the training photos are: their short side in pixels (for the card's factors)."""
+
+    n: int
+    p10: int
+    median: int
+    p90: int
+
+
+@dataclass(frozen=True)
 class Training:
     """How the bundle was trained. Code reads the typed fields; `details` holds numbers only
     people read (stage timings, the fine-tuning history, a quick update's photo counts)."""
@@ -208,6 +218,7 @@ class BundleMeta:
     # catalogue snapshot for the decision rule: CITES appendix and look-alikes (among the labels)
     appendices: dict[str, Appendix] = field(default_factory=dict)
     lookalikes: dict[str, list[str]] = field(default_factory=dict)
+    photo_sides: PhotoSides | None = None
     format_version: int = FORMAT_VERSION
 
     @property

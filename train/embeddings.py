@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from species_data.atomic import atomic_write
 from species_data.dataset import Photo
 from species_data.images import ImageDecodeError
 
@@ -113,10 +114,8 @@ class EmbeddingCache:
         path = self.path(sha256)
         path.parent.mkdir(parents=True, exist_ok=True)
         vector = np.array(vector, dtype=np.float32)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_write(path, "wb", durable=False) as fh:  # a cache: recomputed if a crash loses it
             np.save(fh, vector)
-        os.replace(tmp, path)
         vector.setflags(write=False)
         self._remember(sha256, vector)
 

@@ -30,7 +30,7 @@ from . import ood
 from .backbone import spec
 from .backbone_store import BackboneStore
 from .bundle import Bundle, BundleMeta, save_bundle
-from .bundle_meta import HoldoutResult, Metrics, OodReport, SourceHoldout, Training
+from .bundle_meta import HoldoutResult, Metrics, OodReport, PhotoSides, SourceHoldout, Training
 from .config import TrainingConfig, TrainingMode
 from .export import export_with_head
 from .calibrate import Split3, calibrate, decision_shares, group_precision, operating_point, scores_of
@@ -267,8 +267,26 @@ def fit(cfg: TrainingConfig) -> Bundle:
                               all_photos=cfg.all_photos, folds=cfg.folds if cfg.all_photos else None,
                               details={"seconds_embed": round(t_embed, 1), **every}),
             data_manifest=photo_set.manifest_hash(), counts=photo_set.counts(), sources=photo_set.sources(),
+            photo_sides=photo_sides(photos),
         )
         return finish_bundle(cfg, meta, classifier, ref, photos, store, {"source_holdout": holdout}, writers)
+
+
+def photo_sides(photos) -> PhotoSides | None:
+    """The short side of each photo, read from its header (no decoding; unreadable ones skipped)."""
+    from PIL import Image
+
+    sides = []
+    for p in photos:
+        try:
+            with Image.open(p.path) as image:
+                sides.append(min(image.size))
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue
+    if not sides:
+        return None
+    p10, median, p90 = (int(v) for v in np.percentile(sides, [10, 50, 90]))
+    return PhotoSides(len(sides), p10, median, p90)
 
 
 def write_manifest(photos, path: Path) -> Path:
@@ -293,7 +311,7 @@ def finish_bundle(cfg: TrainingConfig, meta: BundleMeta, model, ref, photos, sto
     more bundle files, each written by its function to the path it is given."""
     import tempfile
 
-    from .card import write_card
+    from .card import publish_card, write_card
     from .report import write_plots
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -305,6 +323,7 @@ def finish_bundle(cfg: TrainingConfig, meta: BundleMeta, model, ref, photos, sto
         if pending:
             meta.metrics = replace(meta.metrics, **{key: future.result() for key, future in pending.items()})
         bundle = save_bundle(cfg.out, meta, model, ref, extra_files=files, export_onnx=False)
+    write_card(bundle)
     if cfg.card_dir is not None:
-        write_card(bundle, cfg.card_dir)
+        publish_card(bundle, cfg.card_dir)
     return bundle

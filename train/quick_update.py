@@ -41,11 +41,12 @@ from .crossval import FOLDS, assign_folds, default_recipe, duplicate_groups
 from .every_photo import OOF_FILE, save_oof, take
 from .selection import wilson
 from .features import backbone_id, cache_for, embedder_for, features_of
-from .fit import calibrate_and_measure_oof, class_groups, measure, ood_photos, outputs_from_features, write_manifest
+from .fit import (calibrate_and_measure_oof, class_groups, measure, ood_photos, outputs_from_features, photo_sides,
+                  write_manifest)
 from .snapshot import catalogue_snapshot
 from .export import export_with_head
 from .head import fit_head, softmax
-from .weights import StateDict
+from .weights import StateDict, load_arrays, to_numpy
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def next_version(models_dir: Path, prefix: str = "v") -> str:
 def warm_start(state, base_labels: Sequence[str], labels: Sequence[str],
                x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The base head in the standardised space `fit_head` will use; new classes start at 0."""
-    w_old, b_old = state["head.weight"].double().numpy(), state["head.bias"].double().numpy()
+    w_old, b_old = (to_numpy(state[k]).astype(np.float64) for k in ("head.weight", "head.bias"))
     w = np.zeros((len(labels), w_old.shape[1]))
     b = np.zeros(len(labels))
     for i, label in enumerate(labels):
@@ -179,7 +180,7 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
     dropped = tuple(l for l in base_labels if l not in present)
     snapshot = catalogue_snapshot(labels, cfg.catalogue_dirs)
     classes = class_groups(labels, snapshot)
-    state = base.state_dict()
+    state = load_arrays(base.weights_path)  # numpy: an update of cached photos never loads torch
     cache = cache_for(base, cfg.data_dir, state)
     preprocessing = base.meta.preprocessing
     embedders: list = []
@@ -268,7 +269,7 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
                      "dropped_classes": list(dropped), "seconds": seconds,
                      "catalogue_dirs": [str(d) for d in cfg.catalogue_dirs]}),
         data_manifest=photo_set.manifest_hash(), counts=photo_set.counts(), sources=photo_set.sources(),
-        parent=base.meta.version,
+        parent=base.meta.version, photo_sides=photo_sides(photos),
     )
     bundle, plots = _write(cfg, base, meta, model, ref, photos, writers)
     lap("write")
@@ -306,7 +307,7 @@ def _new_class_report(new_classes, labels, y, split, val, test, temperature) -> 
 
 def _write(cfg: QuickUpdateConfig, base: Bundle, meta: BundleMeta, model, ref, photos,
            writers=None) -> tuple[Bundle, threading.Thread | None]:
-    from .card import write_card
+    from .card import publish_card, write_card
 
     with tempfile.TemporaryDirectory() as tmp:
         files: dict[str, Path] = {}
@@ -320,8 +321,9 @@ def _write(cfg: QuickUpdateConfig, base: Bundle, meta: BundleMeta, model, ref, p
                                                Path(tmp) / "model.onnx", base_onnx)
         files.update({name: write(Path(tmp) / name) for name, write in (writers or {}).items()})
         bundle = save_bundle(cfg.out, meta, model, ref, extra_files=files, export_onnx=False)
+    write_card(bundle)
     if cfg.card_dir is not None:
-        write_card(bundle, cfg.card_dir)
+        publish_card(bundle, cfg.card_dir)
     thread = None
     if cfg.plots == "background":
         thread = threading.Thread(target=add_plots, args=(bundle,), name=f"plots-{meta.version}")

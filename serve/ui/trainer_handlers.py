@@ -8,7 +8,6 @@ failures become `gr.Error` with a translated message.
 """
 import threading
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -16,34 +15,25 @@ import gradio as gr
 from species_data import CatalogueError, entry_to_mapping, read_history, save_entry
 from species_data.dataset import Photo
 from species_data.images import ImageDecodeError
-from species_data.quality import (KnownPhoto, PhashCache, QualityGate, UploadVerdict, VerdictCode,
-                                  known_from_manifest, summarise)
+from species_data.ingest import Collected, IngestError, IngestLimits, collect
+from species_data.photo_store import sniff_ext
+from species_data.quality import QualityGate
+from species_data.zipimport import ZipImportError
 
-from serve.records.auth import Permission, PermissionDenied
 from serve.context import AppContext
 from serve.i18n import t
-from species_data.photo_store import sniff_ext
-from serve.records.store import AlreadyExists, NotFound
 from serve.auto_finetune import AutoFinetune
+from serve.photo_intake import Provenance, add_photos, gate_for
+from serve.records.auth import Permission, PermissionDenied
+from serve.records.store import NotFound
+from serve.ui.common import thumbnail, user_language
 from serve.ui.trainer_auto import AutoFinetuneHandlers
 from serve.ui.trainer_models import ModelHandlers
 from serve.ui.trainer_views import EntryForm, flag_rows, form_from_mapping, form_to_mapping, history_rows, verdict_rows
 
-try:  # written by another engineer; uploads of single images work without it
-    from species_data.zipimport import ZipImportError, iter_zip_images
-except ImportError:  # pragma: no cover - depends on the checkout
-    iter_zip_images = None
-
-    class ZipImportError(Exception):
-        pass
-
-ZIP_MAGIC = b"PK\x03\x04"
-
 
 def _thumb(path, side: int = 200):
     """A small decoded copy for a gallery (photos may live outside the folders Gradio serves)."""
-    from serve.ui.common import thumbnail
-
     try:
         return thumbnail(str(path), side)
     except (ImageDecodeError, OSError):
@@ -52,10 +42,6 @@ def _thumb(path, side: int = 200):
 
 def _language(ctx, user, request) -> str:
     """The user's language by the app's rule (explicit choice, else the browser's, else stored)."""
-    try:
-        from serve.ui.common import user_language
-    except ImportError:  # pragma: no cover - the app module is another engineer's
-        return getattr(user, "language", None) or "en"
     return user_language(ctx, user, request)
 
 
@@ -148,38 +134,18 @@ class TrainerHandlers(ModelHandlers, AutoFinetuneHandlers):
     # --- photos --------------------------------------------------------------------------
     def quality_gate(self) -> QualityGate:
         """The upload quality gate, knowing every recorded photo and the published model's."""
-        known = [KnownPhoto(p.sha256, p.class_id, p.phash, p.removed)
-                 for p in self.ctx.store.all_photos(include_removed=True)]
-        published = self._published()
-        if published is not None:
-            known += known_from_manifest(published.manifest(), PhashCache(self.ctx.config.data_dir / "phash.json"))
-        return QualityGate(known)
+        return gate_for(self.ctx.store, self._published(), self.ctx.config.data_dir)
 
-    def _read_files(self, files, lang: str) -> tuple[list[tuple[str, bytes]], list[UploadVerdict]]:
-        """(name, bytes) of every photo (zip archives opened safely) and verdicts for skipped members."""
-        limit_bytes = self.ctx.config.max_upload_mb * 2**20
-        items: list[tuple[str, bytes]] = []
-        skipped: list[UploadVerdict] = []
-        for f in files or []:
-            path = Path(getattr(f, "name", None) or getattr(f, "path", None) or f)
-            if path.stat().st_size > limit_bytes:
-                raise gr.Error(t("trainer.upload.too_big", lang, limit=self.ctx.config.max_upload_mb))
-            data = path.read_bytes()
-            if data[:4] == ZIP_MAGIC:
-                if iter_zip_images is None:
-                    raise gr.Error(t("trainer.upload.zip_unavailable", lang, name=path.name))
-                on_skip = lambda n, why, a=path.name: skipped.append(  # noqa: E731
-                    UploadVerdict(f"{a}/{n}", VerdictCode.NOT_AN_IMAGE, False, params={"reason": why}))
-                with self._errors(lang):
-                    items += list(iter_zip_images(data, max_files=self.ctx.config.max_files,
-                                                  max_total_bytes=limit_bytes, on_skip=on_skip, name=path.name))
-            else:
-                items.append((path.name, data))
-            if len(items) > self.ctx.config.max_files:
-                raise gr.Error(t("trainer.upload.too_many", lang, limit=self.ctx.config.max_files))
-        if sum(len(d) for _, d in items) > limit_bytes:
-            raise gr.Error(t("trainer.upload.too_big", lang, limit=self.ctx.config.max_upload_mb))
-        return items, skipped
+    def _read_files(self, files, lang: str) -> Collected:
+        """Every photo of the uploaded files (zip archives opened safely), within the app's limits."""
+        cfg = self.ctx.config
+        paths = [Path(getattr(f, "name", None) or getattr(f, "path", None) or f) for f in files or []]
+        try:
+            return collect([(p.name, p) for p in paths], IngestLimits(cfg.max_files, cfg.max_upload_mb * 2**20))
+        except IngestError as err:  # too many files or bytes: the limits the trainer can act on
+            raise gr.Error(t(f"trainer.upload.{err.code}", lang, **err.params)) from None
+        except ZipImportError as err:
+            raise gr.Error(t("trainer.error.failed", lang, detail=str(err))) from None
 
     def upload(self, files, class_id: str, source: str, licence: str, credit: str, request: gr.Request):
         """Quality-gate each file; accepted ones go to the photo store with their provenance."""
@@ -188,26 +154,12 @@ class TrainerHandlers(ModelHandlers, AutoFinetuneHandlers):
             raise gr.Error(t("trainer.upload.unknown_class", lang, id=class_id or ""))
         if not (source or "").strip() or not (licence or "").strip():
             raise gr.Error(t("trainer.upload.provenance", lang))
-        items, verdicts = self._read_files(files, lang)
-        if not items:
+        batch = self._read_files(files, lang)
+        if not batch.items:
             raise gr.Error(t("trainer.upload.nothing", lang))
-        gate = self.quality_gate()
-        for name, data in items:
-            v = gate.admit(name, data, class_id)
-            if v.accepted:
-                sha = self.ctx.photos.put(data, sniff_ext(data))
-                try:
-                    self.ctx.store.add_photo(sha256=sha, class_id=class_id, ext=sniff_ext(data) or "jpg",
-                                             width=v.width, height=v.height, phash=v.phash, uploader=user.name,
-                                             source=source.strip(), licence=licence.strip(),
-                                             credit=(credit or "").strip())
-                except AlreadyExists:  # raced with another upload of the same file
-                    v = replace(v, code=VerdictCode.DUPLICATE, accepted=False)
-            verdicts.append(v)
+        provenance = Provenance(user.name, source, licence, credit or "")
+        verdicts = add_photos(self.ctx.store, self.ctx.photos, batch, class_id, provenance, self.quality_gate())
         accepted = [v.sha256 for v in verdicts if v.accepted]
-        self.ctx.store.audit(user.name, "trainer_upload", {
-            "class_id": class_id, "accepted": accepted, "verdicts": summarise(verdicts),
-            "source": source.strip(), "licence": licence.strip()})
         summary = t("trainer.upload.summary", lang, accepted=len(accepted), total=len(verdicts), id=class_id)
         if accepted:
             self._auto_check()

@@ -169,7 +169,7 @@ class ModelHandlers:
         cfg = self.ctx.config
         argv = [sys.executable, "-m", "train", "fit", "--mode", self.retrain_mode, "--data", str(tree.resolve()),
                 "--out", str((self.models_dir / version).resolve()), "--data-dir", str(Path(cfg.data_dir).resolve()),
-                "--catalogue", str(Path(cfg.catalogue_overlay).resolve()), "--card-dir", str(self.card_dir.resolve())]
+                "--catalogue", str(Path(cfg.catalogue_overlay).resolve())]
         ood = base.meta.training.ood_data
         if ood is not None and ood.is_dir():
             argv += ["--ood-data", str(ood.resolve())]
