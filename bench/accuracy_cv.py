@@ -20,7 +20,6 @@ Run: python bench/accuracy_cv.py [--levers v1 flip-tta ...] [--repeats 3] [--jso
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,7 +40,6 @@ def _extra(p):
     p.add_argument("--repeats", type=int, default=3, help="repeats of 5-fold CV (each cuts the folds differently)")
     p.add_argument("--data-dir", type=Path, default=c.ROOT / "data", help="where the embedding caches live")
     p.add_argument("--ood", type=Path, default=c.PHOTOS.parent / "photos_ood", help="out-of-catalogue photos")
-    p.add_argument("--json", type=Path, default=None, help="also write every number to this JSON file")
     p.add_argument("--no-latency", action="store_true", help="skip timing the forward passes")
 
 
@@ -305,16 +303,13 @@ def run(args) -> c.Report:
     if base_ms is not None:
         notes.append("forward costs (ONNX Runtime, batch 1, 2 threads): " +
                      ", ".join(f"{a.replace('tf_efficientnet_', '')} {s} px {ms:.1f} ms" for (a, s), ms in costs.items()))
-    if args.json:
-        args.json.write_text(json.dumps({"title": TITLE, "date": time.strftime("%Y-%m-%d %H:%M"),
-                                         "photos": len(d.photos), "repeats": repeats, "default": DEFAULT,
-                                         "candidates": record}, indent=1))
     table = c.table(("candidate", "CV top-1", "ivory + 4 look-alikes", "elephant-ivory recall", "protected released",
                      "harmless still identified", "GROUP precision", "held-out sources",
                      "out-of-cat. UNKNOWN at <= 5 %", "passes", "ms/photo"), rows)
     table += f"\n\nMcNemar against {DEFAULT} (+fixed/-broken photos, Holm-adjusted p):\n\n" + c.table(
         ("candidate", *TESTED, "verdict"), test_rows)
-    return c.Report(TITLE, table, [], notes)
+    extra = {"photos": len(d.photos), "repeats": repeats, "default": DEFAULT, "candidates": record}
+    return c.Report(TITLE, table, [], notes, extra=extra)  # --json keeps every estimate (scripts/write_numbers.py)
 
 
 def main(argv=None) -> c.Report:

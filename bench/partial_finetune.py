@@ -12,7 +12,6 @@ Run: python bench/partial_finetune.py [--quick] [--epochs 2] [--views 6] [--json
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -33,7 +32,6 @@ def _extra(p):
     p.add_argument("--ood", type=Path, default=c.PHOTOS.parent / "photos_ood", help="out-of-catalogue photos")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--views", type=int, default=6, help="augmented views per photo")
-    p.add_argument("--json", type=Path, default=None)
 
 
 def run(args) -> c.Report:
@@ -87,18 +85,14 @@ def run(args) -> c.Report:
              f"training {done.seconds['final']:.0f} s ({done.final.epoch} epochs); epochs kept per fold {epochs}",
              f"verdict: {'ADOPT' if test.adopted else 'keep the head model'} ({test.reason}); held-out sources not "
              "measured here (six more trainings)"]
-    if args.json:
-        args.json.write_text(json.dumps({"title": TITLE, "date": time.strftime("%Y-%m-%d %H:%M"),
-                                         "seconds": {"caches": round(t_cache, 1), **done.seconds},
-                                         "minutes_from_warm_caches": minutes, "cpu_minutes": cpu_minutes,
-                                         "load_average": c.load_average(), "epochs_per_fold": epochs,
-                                         "scores": record, "adopted": test.adopted, "verdict": test.reason,
-                                         "tests": {m: {"fixes": t.fixes, "breaks": t.breaks, "p": t.p_value}
-                                                   for m, t in test.tests.items()}}, indent=1))
+    extra = {"seconds": {"caches": round(t_cache, 1), **done.seconds}, "minutes_from_warm_caches": minutes,
+             "cpu_minutes": cpu_minutes, "epochs_per_fold": epochs, "scores": record, "adopted": test.adopted,
+             "verdict": test.reason,
+             "tests": {m: {"fixes": t.fixes, "breaks": t.breaks, "p": t.p_value} for m, t in test.tests.items()}}
     table = c.table(("model", "CV top-1", "ivory + 4 look-alikes", "elephant-ivory recall", "protected released",
                      "GROUP precision", "out-of-cat. UNKNOWN at <= 5 %", "McNemar vs the head"), rows)
     target = c.target("partial fine-tune from warm caches (CV + final)", minutes, "min", TARGET_MINUTES)
-    return c.Report(TITLE, table, [replace(target, ok=None) if args.quick else target], notes)
+    return c.Report(TITLE, table, [replace(target, ok=None) if args.quick else target], notes, extra=extra)
 
 
 def main(argv=None) -> c.Report:
