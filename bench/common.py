@@ -200,11 +200,12 @@ class Report:
     targets: list[Target]
     notes: list[str]
     values: dict[str, float] = field(default_factory=dict)  # named results for the README (scripts/write_numbers.py)
+    extra: dict = field(default_factory=dict)  # a benchmark's own structured results, kept in its JSON as they are
 
     def to_json(self, quick: bool) -> dict:
         return {"title": self.title, "date": time.strftime("%Y-%m-%d %H:%M"), "quick": quick, "cpu": cpu_name(),
                 "load_average": load_average(), "values": self.values,
-                "targets": [asdict(t) for t in self.targets], "notes": self.notes}
+                "targets": [asdict(t) for t in self.targets], "notes": self.notes, **self.extra}
 
     def text(self) -> str:
         parts = [f"### {self.title}", "", self.table]

@@ -105,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     demo = build_app(ctx)
     threading.Thread(target=warm_up, args=(ctx,), name="warm-up", daemon=True).start()
+    from serve.auto_finetune import AutoFinetune
+
+    AutoFinetune(ctx).watch()  # starts a background fine-tune when due, publishes only a winner
     launch(demo, ctx)
     return 0
 

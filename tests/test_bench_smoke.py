@@ -90,6 +90,26 @@ def test_preprocessing_cv_quick_compares_each_config_with_the_first(capsys, phot
     assert len(list(tmp_path.glob("embeddings/*-96-crop*"))) == 2  # one cache per preprocessing
 
 
+def test_accuracy_cv_quick_scores_levers_against_v1_with_intervals(capsys, photos_root, tmp_path):
+    """The selection protocol's bench in its short form (cached features only, one repeat)."""
+    import json
+
+    from bench import accuracy_cv
+
+    out = tmp_path / "levers.json"
+    report = accuracy_cv.main(["--quick", "--no-latency", "--photos", str(photos_root), "--json", str(out)])
+    record = json.loads(out.read_text())
+    assert set(record["candidates"]) == set(accuracy_cv.QUICK) and record["default"] == "default"
+    v1 = record["candidates"]["default"]["estimates"]
+    for measure in ("top1", "ivory5", "released", "heldout", "ood_at_budget"):
+        e = v1[measure]
+        assert e["low"] <= e["value"] <= e["high"], (measure, e)
+    assert 0.3 < v1["top1"]["value"] <= 1.0
+    other = record["candidates"]["v1"]
+    assert {"top1", "ivory5", "released", "heldout"} <= set(other["tests"]) and other["verdict"]
+    assert "McNemar against default" in report.table
+
+
 def test_finetune_throughput_quick_trains_and_reports_images_per_second(capsys, photos_root):
     from bench import finetune_throughput
 

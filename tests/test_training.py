@@ -187,6 +187,27 @@ def test_a_cache_from_before_the_key_named_the_crop_is_adopted_once(tmp_path):
     assert adopted.get(sha).tolist() == [1, 1, 1] and not legacy.root.exists()
 
 
+def test_the_published_head_learns_from_every_photo_and_reports_out_of_fold(trained):
+    """Issue 16 item 2: fitted on all photos; calibration and every number out of fold."""
+    from train.every_photo import load_oof
+
+    cfg, bundle = trained
+    meta = bundle.meta
+    photos = scan([PHOTOS], CLASSES).photos
+    assert meta.training.all_photos and meta.training.folds == 5 and cfg.all_photos
+    oof = load_oof(bundle.path)
+    assert set(oof.index) == {p.sha256 for p in photos}  # every photo has an out-of-fold answer
+    cv = meta.metrics.cv
+    assert cv.metrics.n == len(photos) and cv.metrics.top1 > 0.7
+    assert cv.decisions.n == len(photos) and cv.group_precision.n >= 0
+    # the test row is the out-of-fold answers for the test photos, not the in-sample head
+    test = [p for p in photos if p.split is Split.TEST]
+    y = np.array([CLASSES.index(p.label) for p in test])
+    oof_top1 = np.mean(oof.logits[oof.rows([p.sha256 for p in test])].argmax(1) == y)
+    assert meta.metrics.test.top1 == pytest.approx(oof_top1)
+    assert "Learns from every photo" in render(bundle)
+
+
 def test_fitting_from_the_command_line_changes_no_tracked_file(trained, tmp_path, monkeypatch):
     """`python -m train fit` writes its card beside the bundle; model_cards/ only on publish --card-dir."""
     import subprocess

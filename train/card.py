@@ -25,6 +25,7 @@ PLOTS = (("confusion matrix (test)", "confusion_test.png"), ("reliability (test)
          ("confusion matrix (validation)", "confusion_val.png"))
 # ivory and its look-alikes: the benchmarks' fixed subset (the card names each look-alike family itself)
 IVORY_CLASSES = ("ivory_carving", "bone_carving", "ceramic_ware", "porcelain_ware", "walrus_ivory_carving")
+ELEPHANT_IVORY_CLASSES = ("ivory_carving", "ivory_raw_tusk")  # the issue's "elephant-ivory items"
 
 
 def _pct(x: float | None) -> str:
@@ -70,7 +71,8 @@ def _details(meta: BundleMeta) -> list[str]:
         + (f"group threshold {th.group:.3f}; " if th.group is not None else "no group answers; ")
         + (f"out-of-catalogue score `{meta.ood_method}` above {th.ood:.4f} means UNKNOWN."
            if th.ood is not None else "no out-of-catalogue check."),
-        f"- Created {meta.created_at}" + (f", derived from `{meta.parent}`." if meta.parent else "."), "",
+        f"- Created {meta.created_at}" + (f", derived from `{meta.parent}`." if meta.parent else "."),
+        *_every_photo(meta), "",
         "## Intended use",
         "A **tentative identification aid** for customs and border officers and a training aid for trainees. "
         "It suggests what a photographed item probably is and how sure it is; it is **never a legal determination**. "
@@ -80,6 +82,17 @@ def _details(meta: BundleMeta) -> list[str]:
         "- Items of classes not in the label list below: such photos should land on UNKNOWN, but may not.",
         "- Automated decisions to seize or release without an officer's judgement.", "",
     ]
+
+
+def _every_photo(meta: BundleMeta) -> list[str]:
+    if not meta.training.all_photos:
+        return []
+    n = sum(sum(c.values()) for c in meta.counts.values())
+    return [f"- **Learns from every photo**: the model is fitted on all {n} photos. Temperature, thresholds (the "
+            f"release policy's included) and the out-of-catalogue rule are chosen on {meta.training.folds}-fold "
+            "out-of-fold predictions (folds by content hash, near-duplicates kept in one fold), and every number "
+            "below is out of fold: the validation and test rows are the out-of-fold answers for the photos of those "
+            "splits, the cross-validation row covers every photo."]
 
 
 def _factors(meta: BundleMeta) -> list[str]:
@@ -98,12 +111,20 @@ def _metrics(meta: BundleMeta) -> list[str]:
     out = ["## Metrics",
            "| split | photos | top-1 | top-5 | macro-F1 | ECE | abstain at threshold | accuracy when answering |",
            "|---|---|---|---|---|---|---|---|"]
-    for name, s in (("validation", m.val), ("test", m.test)):
+    rows = [("validation", m.val), ("test", m.test)]
+    if m.cv:
+        rows.append((f"cross-validation ({m.cv.folds} folds, every photo)", m.cv.metrics))
+    for name, s in rows:
         out.append(f"| {name} | {s.n} | {_pct(s.top1)} | {_pct(s.top5)} | {s.macro_f1:.3f} | {s.ece:.3f} | "
                    f"{_pct(s.abstain_rate)} | {_pct(s.answered_accuracy)} |")
     for fam in meta.decision_rule().classes.families:
         members = fam.protected + fam.harmless
-        out.append(f"\nLook-alike family {', '.join(members)}: test accuracy {_pct(m.test.subset_accuracy(members))}.")
+        out.append(f"\nLook-alike family {', '.join(members)}: test accuracy {_pct(m.test.subset_accuracy(members))}"
+                   + (f"; cross-validation {_pct(m.cv.metrics.subset_accuracy(members))}." if m.cv else "."))
+    for name, g in (("test", m.group_precision_test), ("cross-validation", m.cv.group_precision if m.cv else None)):
+        if g is not None and g.n:
+            out.append(f"GROUP answers ({name}): the true class is in the group named for {g.right} of {g.n} "
+                       f"({_pct(g.precision)}, 95 % interval {_pct(g.low)}–{_pct(g.high)}).")
     if m.source_holdout:
         out += ["\nHeld-out sources (trained without one source of a class, tested on that source):\n",
                 "| class <- held-out source | photos | recall |", "|---|---|---|"]
@@ -113,7 +134,10 @@ def _metrics(meta: BundleMeta) -> list[str]:
     out.append(f"\nDecisions on test photos (as served): identified {_pct(d.identified)}, group {_pct(d.group)}, "
                f"cannot rule out a protected item {_pct(d.cannot_rule_out)}, unknown {_pct(d.unknown)}.")
     if ood.report_photos:
-        out.append(f"Out-of-catalogue photos (held-out half, n = {ood.report_photos.n}): "
+        folds = meta.training.folds if meta.training.all_photos else None
+        n = (f"{ood.report_photos.n // folds} photos, each answered by the {folds} fold models" if folds
+             else f"n = {ood.report_photos.n}")
+        out.append(f"Out-of-catalogue photos (held-out half, {n}): "
                    f"{_pct(ood.report_photos.unknown)} flagged UNKNOWN; AUROC of `{ood.method}` "
                    f"{ood.auroc_report if ood.auroc_report is not None else float('nan'):.3f}.")
     point = ood.held_out_operating_point

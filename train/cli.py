@@ -22,7 +22,9 @@ def create_parser() -> argparse.ArgumentParser:
     fit.add_argument("--data", type=Path, action="append", required=True,
                      help="folder of <class_id>/<image> folders (repeatable)")
     fit.add_argument("--out", type=Path, required=True, help="bundle folder to write, e.g. data/models/v1")
-    fit.add_argument("--mode", choices=("head", "finetune"), default="head")
+    fit.add_argument("--mode", choices=("head", "finetune", "partial"), default="head",
+                     help="head: linear head on frozen features; finetune: the whole network; partial: the top "
+                          "stage and the head from cached activations, judged against the head by the protocol")
     fit.add_argument("--arch", default="tf_efficientnet_lite0",
                      choices=("tf_efficientnet_lite0", "tf_efficientnet_lite2"))
     fit.add_argument("--data-dir", type=Path, default=Path("data"), help="cache folder (embeddings, checkpoints)")
@@ -40,6 +42,11 @@ def create_parser() -> argparse.ArgumentParser:
     fit.add_argument("--max-steps", type=int, default=None, help="fine-tune: stop after this many steps (smoke runs)")
     fit.add_argument("--input-size", type=int, default=None,
                      help="train and serve at this size in pixels (default: the backbone's, 224 for lite0)")
+    fit.add_argument("--all-photos", action=argparse.BooleanOptionalAction, default=True,
+                     help="head mode: fit the published head on every photo, with temperature, thresholds and the "
+                          "out-of-catalogue rule chosen on out-of-fold predictions (default); --no-all-photos fits "
+                          "on the 70 %% train split and calibrates on validation")
+    fit.add_argument("--folds", type=int, default=5, help="cross-validation folds for --all-photos")
     fit.add_argument("--crop-pct", type=float, default=None,
                      help="share of the photo's short side kept by the centre crop, 0.2-1 (default: the "
                           "backbone's, 0.875; 1.0 keeps the whole short side)")
@@ -96,7 +103,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def fit_cmd(args) -> int:
     from .config import TrainingConfig
 
-    cfg = TrainingConfig(data=args.data, out=args.out, arch=args.arch, mode=args.mode, data_dir=args.data_dir,
+    mode = {"partial": "partial_finetune"}.get(args.mode, args.mode)
+    cfg = TrainingConfig(data=args.data, out=args.out, arch=args.arch, mode=mode, data_dir=args.data_dir,
                          ood_data=args.ood_data, catalogue_dirs=args.catalogue, classes=args.classes,
                          workers=args.workers, batch_size=args.batch_size, progress=not args.no_progress,
                          card_dir=args.card_dir, epochs=args.epochs, lr=args.lr, max_steps=args.max_steps,
@@ -104,11 +112,16 @@ def fit_cmd(args) -> int:
                          weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
                          label_smoothing=args.label_smoothing, patience=args.patience, lp_ft=args.lp_ft,
                          augment=args.augment, amp=args.amp, device=args.device, input_size=args.input_size,
-                         crop_pct=args.crop_pct, seed=args.seed, resume=args.resume)
+                         crop_pct=args.crop_pct, all_photos=args.all_photos, folds=args.folds,
+                         seed=args.seed, resume=args.resume)
     if args.mode == "head":
         from .fit import fit
 
         bundle = fit(cfg)
+    elif args.mode == "partial":
+        from .partial_fit import fit_partial
+
+        bundle = fit_partial(cfg)
     else:
         from .finetune import finetune
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from species_data import CatalogueError, entry_to_mapping, read_history, save_entry
-from species_data.dataset import Photo, split_of
+from species_data.dataset import Photo
 from species_data.images import ImageDecodeError
 from species_data.ingest import Collected, IngestError, IngestLimits, collect
 from species_data.photo_store import sniff_ext
@@ -22,10 +22,12 @@ from species_data.zipimport import ZipImportError
 
 from serve.context import AppContext
 from serve.i18n import t
+from serve.auto_finetune import AutoFinetune
 from serve.photo_intake import Provenance, add_photos, gate_for
 from serve.records.auth import Permission, PermissionDenied
 from serve.records.store import NotFound
 from serve.ui.common import thumbnail, user_language
+from serve.ui.trainer_auto import AutoFinetuneHandlers
 from serve.ui.trainer_models import ModelHandlers
 from serve.ui.trainer_views import EntryForm, flag_rows, form_from_mapping, form_to_mapping, history_rows, verdict_rows
 
@@ -43,13 +45,14 @@ def _language(ctx, user, request) -> str:
     return user_language(ctx, user, request)
 
 
-class TrainerHandlers(ModelHandlers):
+class TrainerHandlers(ModelHandlers, AutoFinetuneHandlers):
     def __init__(self, ctx: AppContext, *, card_dir: Path | None = None, retrain_mode: str = "finetune",
-                 retrain_command=None) -> None:
+                 retrain_command=None, auto_command=None) -> None:
         self.ctx = ctx
-        self.card_dir = Path(card_dir) if card_dir else Path(ctx.config.data_dir).resolve().parent / "model_cards"
+        self.card_dir = Path(card_dir) if card_dir else ctx.config.card_dir
         self.retrain_mode = retrain_mode
         self.retrain_command = retrain_command  # (version, photo_tree) -> argv; tests pass a fake
+        self.auto = AutoFinetune(ctx, self.card_dir, auto_command)  # the background fine-tune
         self._update_lock = threading.Lock()
 
     # --- plumbing ------------------------------------------------------------------------
@@ -158,7 +161,18 @@ class TrainerHandlers(ModelHandlers):
         verdicts = add_photos(self.ctx.store, self.ctx.photos, batch, class_id, provenance, self.quality_gate())
         accepted = [v.sha256 for v in verdicts if v.accepted]
         summary = t("trainer.upload.summary", lang, accepted=len(accepted), total=len(verdicts), id=class_id)
+        if accepted:
+            self._auto_check()
         return verdict_rows(verdicts, lang), summary
+
+    def _auto_check(self) -> None:
+        """New photos may make a background fine-tune due; a failure there never fails an upload."""
+        import logging
+
+        try:
+            self.auto.check()
+        except Exception:  # noqa: BLE001
+            logging.getLogger(__name__).exception("background fine-tune check failed")
 
     def _class_photos(self, class_id: str) -> list[tuple[str, str, str]]:
         """(sha, path, origin) of the class's current photos: the published model's and uploads."""
@@ -238,15 +252,7 @@ class TrainerHandlers(ModelHandlers):
 
     def _changes(self) -> tuple[list[Photo], list[str]]:
         """Uploaded photos to add and removed photos to leave out, relative to any bundle."""
-        add, remove = [], []
-        for p in self.ctx.store.all_photos(include_removed=True):
-            if p.removed:
-                remove.append(p.sha256)
-                continue
-            path = self.ctx.photos.find(p.sha256)
-            if path is not None:
-                add.append(Photo(path, p.class_id, p.sha256, split_of(p.sha256), source=p.source or "upload"))
-        return add, remove
+        return self.ctx.photo_changes()
 
     def label_noise(self, class_id: str, request: gr.Request, progress=gr.Progress()):
         """Photos the model (out-of-fold) strongly places elsewhere or finds unlike their class."""

@@ -136,12 +136,9 @@ class ModelHandlers:
         return t("trainer.rollback.done", lang, version=bundle.meta.version)
 
     def _switch(self, bundle, user, action: str, detail: dict) -> None:
-        from train.bundle import publish
-        from train.card import publish_card
+        from serve.auto_finetune import switch_model
 
-        publish(self.models_dir, bundle.meta.version)
-        card = publish_card(bundle, self.card_dir)
-        self.ctx.store.audit(user.name, action, {**detail, "card": card.name})
+        switch_model(self.ctx, bundle, user.name, action, detail, self.card_dir)
 
     # --- full retrain --------------------------------------------------------------------
     def retrain_start(self, request: gr.Request):

@@ -148,8 +148,12 @@ def comparison_html(c: Any, lang: str) -> str:
             style = ("background:#fbe0e0;font-weight:bold" if ch.worse else
                      "background:#eef8ee" if d > c.tolerance else "")
             delta = f"{100 * d:+.1f}"
+        after = _pct(ch.after)
+        if ch.kfold is not None:  # a new class with few test photos: every photo of it tested once
+            after += " · " + t("trainer.compare.kfold", lang, photos=ch.kfold.photos, recall=_pct(ch.kfold.recall),
+                               low=_pct(ch.kfold.low), high=_pct(ch.kfold.high))
         body.append(f'<tr style="{style}"><td>{esc(ch.label)}</td><td>{ch.n}</td><td>{_pct(ch.before)}</td>'
-                    f"<td>{_pct(ch.after)}</td><td>{esc(delta)}</td></tr>")
+                    f"<td>{esc(after)}</td><td>{esc(delta)}</td></tr>")
     lines = [
         f"<p>{esc(t('trainer.compare.title', lang, candidate=c.candidate, published=c.published, split=c.split))}</p>",
         f"<p>{esc(t('trainer.compare.same_photos' if c.same_photos else 'trainer.compare.stored_metrics', lang))}</p>",
@@ -169,7 +173,14 @@ def comparison_html(c: Any, lang: str) -> str:
                      f"{esc(t('trainer.compare.needs_override', lang, tolerance=_pct(c.tolerance)))}</b>"
                      f"<ul>{items}</ul></div>")
     else:
-        lines.append(f"<p><b>{esc(t('trainer.compare.ok', lang))}</b></p>")
+        ok = "trainer.compare.ok_measured" if c.unmeasured or c.thin else "trainer.compare.ok"
+        lines.append(f"<p><b>{esc(t(ok, lang))}</b></p>")
+    if c.unmeasured:  # never "no class got worse" about a class nobody measured
+        lines.append("<p>" + esc(t("trainer.compare.unmeasured", lang, split=c.split, classes=", ".join(c.unmeasured)))
+                     + "</p>")
+    if c.thin:
+        lines.append("<p>" + esc(t("trainer.compare.thin", lang, n=c.min_photos, split=c.split,
+                                   classes=", ".join(c.thin))) + "</p>")
     return "\n".join(lines)
 
 
