@@ -152,8 +152,7 @@ class AutoFinetune:
         data_dir = Path(cfg.data_dir).resolve()
         argv = [sys.executable, "-m", "train", "fit", "--mode", "partial", "--data", str(tree.resolve()),
                 "--out", str((Path(cfg.models_dir) / version).resolve()), "--data-dir", str(data_dir),
-                "--catalogue", str(Path(cfg.catalogue_overlay).resolve()),
-                "--card-dir", str(tree.resolve() / "card")]  # the card goes to model_cards/ only when published
+                "--catalogue", str(Path(cfg.catalogue_overlay).resolve())]  # its card is beside the bundle
         ood = base.meta.training.ood_data
         if ood is not None and Path(ood).is_dir():
             argv += ["--ood-data", str(Path(ood).resolve())]
