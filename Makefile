@@ -1,7 +1,7 @@
 # The two commands a newcomer needs (see README.md):
 #   make app    set up, train the default model if none is published, start the app
-#   make test   set up (incl. Debian's Chromium), train the default model if none is
-#               published (tests run against the same model the app serves), run every tier
+#   make test   set up (incl. Debian's Chromium and PostgreSQL), train the default model if
+#               none is published (tests run against the same model the app serves), run every tier
 .PHONY: app test bench
 
 app:
@@ -11,6 +11,7 @@ app:
 
 test:
 	bash scripts/setup.sh --browser
+	bash scripts/postgres_throwaway.sh install
 	bash scripts/default_model.sh
 	.venv/bin/python -m pytest -q
 

@@ -1,7 +1,9 @@
 """Shared helpers for the CPU benchmarks in bench/: the header (machine, load, versions,
 model), medians of repeats, one table per script, test photos.
 
-Every script runs as `python bench/<name>.py [--quick]` or `python -m bench.<name>`.
+Every script runs as `python bench/<name>.py [--quick] [--json out.json]` or
+`python -m bench.<name>`. `--json` also writes the report (targets and named values) for
+scripts/write_numbers.py, which fills the README's tables from it (bench/results/).
 Timings on a shared machine are noisy: each number is a median of repeats and the
 header records the load average, so a table says how busy the machine was.
 """
@@ -14,7 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -34,6 +36,7 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE, help="model bundle (default data/models/current)")
     p.add_argument("--photos", type=Path, default=PHOTOS, help="folder of <class>/<photo> folders")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="compute threads (default: all cores)")
+    p.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
     return p
 
 
@@ -196,6 +199,13 @@ class Report:
     table: str
     targets: list[Target]
     notes: list[str]
+    values: dict[str, float] = field(default_factory=dict)  # named results for the README (scripts/write_numbers.py)
+    extra: dict = field(default_factory=dict)  # a benchmark's own structured results, kept in its JSON as they are
+
+    def to_json(self, quick: bool) -> dict:
+        return {"title": self.title, "date": time.strftime("%Y-%m-%d %H:%M"), "quick": quick, "cpu": cpu_name(),
+                "load_average": load_average(), "values": self.values,
+                "targets": [asdict(t) for t in self.targets], "notes": self.notes, **self.extra}
 
     def text(self) -> str:
         parts = [f"### {self.title}", "", self.table]
@@ -231,4 +241,15 @@ def main_for(title: str, run: Callable[[argparse.Namespace], Report], descriptio
         emit("")
         emit(targets_table(report.targets))
     emit("\nTimings on a shared machine are noisy; the lead re-runs `python bench/run_all.py` on a quiet one.")
+    write_json(report, args)
     return report
+
+
+def write_json(report: Report, args: argparse.Namespace) -> None:
+    """The report as JSON at `args.json`, when asked for (`--json`)."""
+    if getattr(args, "json", None):
+        import json
+
+        from species_data.atomic import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps(report.to_json(args.quick), indent=1) + "\n")

@@ -49,7 +49,7 @@ def run(args) -> c.Report:
     import torch
 
     from train.bundle import Bundle
-    from train.runtime import ModelRunner, _onnx_source
+    from train.runtime import ModelRunner, _mended
 
     repeats = 3 if args.quick else 60
     bundle = Bundle.load(args.bundle)
@@ -65,7 +65,7 @@ def run(args) -> c.Report:
     xt_cl = xt.contiguous(memory_format=torch.channels_last)
     model_cl = bundle.build_model().to(memory_format=torch.channels_last)
     runner = ModelRunner(bundle, "onnx", args.threads)
-    source = _onnx_source(bundle)  # padding folded into the convolutions
+    source = _mended(bundle)  # padding folded into the convolutions
     as_file = _ort(str(bundle.onnx_path), args.threads)
     one = _ort(source, 1)
     spin = _ort(source, args.threads, spinning=True)

@@ -36,16 +36,11 @@ def _extra(p):
 
 
 def _cv_correct(feats, y, fold, classes: int, l2: float):
-    import numpy as np
+    """Out-of-fold top-1 hits, by the protocol's one implementation (`train.crossval`)."""
+    from train.crossval import HeadRecipe, oof_logits
 
-    from train.head import fit_head
-
-    correct = np.zeros(len(y), bool)
-    for k in range(FOLDS):
-        test = fold == k
-        head = fit_head(feats[~test], y[~test], feats[:0], y[:0], classes, l2_grid=(l2,))
-        correct[test] = (feats[test] @ head.weight.T + head.bias).argmax(1) == y[test]
-    return correct
+    logits, _ = oof_logits(feats, y, fold, classes, HeadRecipe(l2=l2))
+    return logits.argmax(1) == y
 
 
 def run(args) -> c.Report:
@@ -55,6 +50,7 @@ def run(args) -> c.Report:
     from species_data.dataset import Split, scan
     from train.backbone import spec
     from train.card import IVORY_CLASSES
+    from train.crossval import assign_folds
     from train.embeddings import EmbeddingCache, embed_photos
     from train.fit import LazyNetwork, source_holdout
     from train.head import fit_head
@@ -72,7 +68,7 @@ def run(args) -> c.Report:
         cache = EmbeddingCache.for_backbone(args.data_dir, ARCH, pre)
         feats, kept, _ = embed_photos(photos, network.backbone, pre, cache, progress=False)
         y = np.array([labels.index(p.label) for p in kept])
-        fold = np.array([int(p.sha256[:8], 16) % FOLDS for p in kept])
+        fold = assign_folds([p.sha256 for p in kept], folds=FOLDS)  # by content hash, as the protocol's
         split = np.array([p.split.value for p in kept])
         correct = _cv_correct(feats, y, fold, len(labels), args.l2)
         ivory = np.isin(y, [labels.index(l) for l in IVORY_CLASSES if l in labels])

@@ -26,6 +26,8 @@ SCRIPTS = ("identify_latency", "forward_floor", "batch_throughput", "embedding_t
 def main(argv=None) -> list[c.Target]:
     p = c.parser(__doc__)
     p.add_argument("--only", nargs="*", choices=SCRIPTS, default=None)
+    p.add_argument("--json-dir", type=Path, default=None,
+                   help="also write each report as <dir>/<script>.json (scripts/write_numbers.py reads bench/results/)")
     args, _ = p.parse_known_args(argv)
     c.emit(c.header("CPU benchmarks (bench/run_all.py)", args.bundle,
                     [f"mode: {'quick (tiny repeats)' if args.quick else 'full'}", f"threads: {args.threads}"]))
@@ -38,7 +40,8 @@ def main(argv=None) -> list[c.Target]:
             module._extra(sub)
         sub_args = sub.parse_args(([] if not args.quick else ["--quick"])
                                   + ["--bundle", str(args.bundle), "--photos", str(args.photos),
-                                     "--threads", str(args.threads)])
+                                     "--threads", str(args.threads)]
+                                  + (["--json", str(args.json_dir / f"{name}.json")] if args.json_dir else []))
         c.emit("")
         started = time.perf_counter()
         try:
@@ -48,6 +51,8 @@ def main(argv=None) -> list[c.Target]:
             targets.append(c.Target(f"{name} (failed: {type(err).__name__})", 0.0, "", "", None))
             continue
         c.emit(report.text())
+        if args.json_dir:
+            c.write_json(report, sub_args)
         c.emit(f"\n({name}: {time.perf_counter() - started:.0f} s, load average now {c.load_average()})")
         targets += report.targets
     c.emit(f"\n## All targets ({time.perf_counter() - t0:.0f} s, load average at the end {c.load_average()})\n")

@@ -1,83 +1,138 @@
-"""Resident memory of a serving process: load the Predictor, identify photos.
+"""Memory and start-up of the real app: `python -m serve` as an officer uses it.
 
-A fresh Python process (so nothing from this one counts) imports `serve.identify.predictor`,
-loads the bundle, identifies a 12-megapixel phone JPEG a few times, then a batch of
-dataset photos with `identify_many`; it reports its resident set (VmRSS) after each
-step and its peak (VmHWM) at the end.
+Starts the app as its own process (`bench/load_app.Server`: a temporary data folder whose
+models/current is the bundle, an officer account made beforehand), times launch -> first
+HTTP 200 on its page (serving), then drives Debian's Chromium through Playwright as the
+officer: sign in, then N identifications of different real photos, each waiting for its
+heat map on the Identify tab. Reads the app process's resident memory from
+/proc/<pid>/status (VmRSS now, VmHWM the peak) after the first identification (warm-up)
+and at the end, and whether torch was ever loaded into it (/proc/<pid>/maps names
+libtorch once `import torch` ran).
 
-Target (issue): serving process <= 1 GB resident (peak).
+Targets (issue 15): peak resident memory <= 600 MB after warm-up and 30 identifications
+with heat maps; serving within 10 s of launch.
 
-Run: python bench/serving_memory.py [--quick]
+Run: python bench/serving_memory.py [--quick] [--identifications 30] [--json out.json]
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import tempfile
+import time
 from pathlib import Path
 
 try:
     from . import common as c
+    from .load_app import Server, password
+    from .load_test import officer_photos
 except ImportError:  # run as a file
     import common as c  # type: ignore[no-redef]
+    from load_app import Server, password  # type: ignore[no-redef]
+    from load_test import officer_photos  # type: ignore[no-redef]
 
-TITLE = "Serving process memory"
+TITLE = "Serving process memory (the real app)"
+OFFICER = "mem-officer"
+LIMIT_MB = 600
+MB_PER_MIB = 2**20 / 1e6
+START_LIMIT_S = 10.0
+SLOW_MS = 120_000
 
-CHILD = r"""
-import json, resource, sys, time
-sys.path.insert(0, {root!r})
 
-def rss():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS"):
+def _status(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
-steps = [("python started", rss())]
-from serve.identify.predictor import Predictor
-steps.append(("imported serve.identify.predictor", rss()))
-p = Predictor.load({bundle!r}, threads={threads})
-steps.append(("Predictor loaded", rss()))
-for _ in range(3):
-    p.identify({big!r})
-steps.append(("identified a 12 MP photo x3", rss()))
-p.identify_many([(name, path) for name, path in {items!r}])
-steps.append(("identify_many, {n} photos", rss()))
-hwm = float("nan")
-for line in open("/proc/self/status"):
-    if line.startswith("VmHWM"):
-        hwm = int(line.split()[1]) / 1024
-print(json.dumps({{"steps": steps, "hwm": hwm, "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "torch_imported": "torch" in sys.modules}}))
-"""
+
+def _torch_loaded(pid: int) -> bool:
+    return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+
+
+HEAT_SRC = ("(label) => { const blocks = [...document.querySelectorAll('div.block')]"
+            ".filter(b => b.innerText.includes(label)); const img = blocks.length && "
+            "blocks[blocks.length - 1].querySelector('img'); return img ? img.src : null; }")
+
+
+def _identify(page, url: str, photo: Path, t) -> None:
+    """A fresh Identify page (the upload box holds one photo), upload, press Identify, wait
+    until the heat map of this photo is shown."""
+    label = t("app.identify.heatmap.label")
+    page.goto(url)
+    page.get_by_role("tab", name=t("app.tab.identify"), exact=True).wait_for()
+    before = page.evaluate(HEAT_SRC, label)
+    page.locator("input[type=file][multiple]").set_input_files(str(photo))
+    page.get_by_text(photo.stem).first.wait_for()
+    page.get_by_role("button", name=t("app.identify.run"), exact=True).click()
+    page.wait_for_function(f"([label, before]) => {{ const src = ({HEAT_SRC})(label); "
+                           "return src && src !== before; }", arg=[label, before], timeout=SLOW_MS)
+
+
+def measure(bundle: Path, photos_root: Path, n: int) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    from serve.i18n import t
+    from tests.browser_helpers import CHROMIUM, LAUNCH_ARGS, VIEWPORT
+
+    photos = officer_photos(photos_root)
+    photos = [photos[i * len(photos) // n] for i in range(n)]  # spread over the classes
+    with tempfile.TemporaryDirectory(prefix="bench-mem-") as work:
+        server = Server.fresh(bundle, photos_root, {OFFICER: "officer"}, Path(work))
+        started = time.perf_counter()
+        server.start()
+        serving_s = time.perf_counter() - started
+        pid = server.proc.pid
+        out = {"serving_s": serving_s, "rss_started": _status(pid, "VmRSS")}
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+                page = browser.new_page(viewport=VIEWPORT)
+                page.goto(server.url)
+                page.get_by_label("username").fill(OFFICER)
+                page.get_by_label("password").fill(password(OFFICER))
+                page.get_by_role("button", name="Login").click()
+                page.get_by_role("tab", name=t("app.tab.identify"), exact=True).wait_for()
+                timings = []
+                for i, photo in enumerate(photos):
+                    t0 = time.perf_counter()
+                    _identify(page, server.url, photo, t)
+                    timings.append(time.perf_counter() - t0)
+                    if i == 0:
+                        out["rss_warm"] = _status(pid, "VmRSS")
+                browser.close()
+            out.update(rss_end=_status(pid, "VmRSS"), peak=_status(pid, "VmHWM"), torch=_torch_loaded(pid),
+                       n=len(photos), seconds_per_identification=c.median(timings))
+        finally:
+            server.stop()
+    return out
 
 
 def run(args) -> c.Report:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-mem-"))
-    big = c.make_big_jpeg(tmp, photos=args.photos)
-    paths = c.photo_paths(args.photos, 16 if args.quick else 256)
-    items = [(p.name, str(p)) for p in paths]
-    code = CHILD.format(root=str(c.ROOT), bundle=str(args.bundle), threads=args.threads, big=str(big),
-                        items=items, n=len(items))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"serving child failed:\n{out.stderr[-2000:]}")
-    data = json.loads(out.stdout.strip().splitlines()[-1])
-    rows = [(name, f"{mib:.0f}") for name, mib in data["steps"]]
-    rows += [("peak (VmHWM)", f"{data['hwm']:.0f}")]
-    table = c.table(("serving process, after", "resident MiB"), rows)
-    notes = [f"torch imported by serving: {data['torch_imported']}", f"{args.threads} ORT threads, "
-             "identify_many with its default batch size",
-             f"ru_maxrss reads {data['maxrss']:.0f} MiB: Linux keeps it across fork+exec, so it includes this "
-             "benchmark's own pages at fork time; VmHWM restarts at exec and is the child's own peak"]
-    peak = data["hwm"]
-    targets = [c.target("serving process peak resident memory", peak, "MiB", 1024)]
-    return c.Report(TITLE, table, targets, notes)
+    n = 3 if args.quick else args.identifications
+    m = measure(Path(args.bundle).resolve(), args.photos, n)
+    rows = [("launch -> serving (first HTTP 200)", f"{m['serving_s']:.1f} s"),
+            ("resident after start", f"{m['rss_started']:.0f} MiB"),
+            ("resident after warm-up (sign-in, first identification + heat map)", f"{m['rss_warm']:.0f} MiB"),
+            (f"resident after {m['n']} identifications with heat maps", f"{m['rss_end']:.0f} MiB"),
+            ("peak resident (VmHWM)", f"{m['peak']:.0f} MiB ({m['peak'] * MB_PER_MIB:.0f} MB)"),
+            ("torch loaded into the app", "yes" if m["torch"] else "no"),
+            ("browser round trip per identification + heat map, median", f"{m['seconds_per_identification']:.1f} s")]
+    table = c.table(("the app process (python -m serve)", "measured"), rows)
+    notes = ["the app runs as its own process, driven by Chromium as an officer would; memory is that process's "
+             "own (/proc/<pid>/status), the browser's is not counted",
+             "heat maps are class activation maps from the ONNX model's last feature map (no torch)"]
+    values = {"serving_s": m["serving_s"], "peak_mib": m["peak"], "rss_warm_mib": m["rss_warm"],
+              "rss_end_mib": m["rss_end"], "identifications": m["n"], "torch_loaded": float(m["torch"])}
+    targets = [c.target("serving process peak resident memory", m["peak"] * MB_PER_MIB, "MB", LIMIT_MB),
+               c.target("launch to serving", m["serving_s"], "s", START_LIMIT_S)]
+    return c.Report(TITLE, table, targets, notes, values)
+
+
+def _extra(p) -> None:
+    p.add_argument("--identifications", type=int, default=30)
 
 
 def main(argv=None) -> c.Report:
-    return c.main_for(TITLE, run, __doc__, argv)
+    return c.main_for(TITLE, run, __doc__, argv, _extra)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""`python -m serve`: start the app; `python -m serve users ...`: manage accounts.
+"""`python -m serve`: start the app; `python -m serve users | seizures | trainer ...`: accounts,
+seizure exports, trainer photos and updates.
 
     python -m serve [--host 127.0.0.1] [--port 7860] [--data-dir data] [--photos DIR ...]
                     [--db postgresql://user@host/db]
     python -m serve users add NAME --role officer      # see serve/records/users_cli.py
     python -m serve seizures export --format csv --out F  # see serve/records/seizures_cli.py
+    python -m serve trainer add-photos --class ID ...  # see serve/trainer_cli.py
 
 Several processes (behind a load balancer) may share one PostgreSQL database with `--db`;
 each keeps its own model files and needs the same photo store (`--data-dir` on shared
@@ -37,7 +39,8 @@ class NoUsers(RuntimeError):
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m serve", description=(
-        "Serve the wildlife identification app. `python -m serve users --help` manages accounts."))
+        "Serve the wildlife identification app. `python -m serve users --help` manages accounts; "
+        "`python -m serve trainer --help` adds photos and updates the model from the app's records."))
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this computer only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
@@ -85,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from serve.records.seizures_cli import main as seizures_main
 
         return seizures_main(args_in[1:])
+    if args_in[:1] == ["trainer"]:
+        from serve.trainer_cli import main as trainer_main
+
+        return trainer_main(args_in[1:])
     args = _parser().parse_args(args_in)
     config = AppConfig(data_dir=args.data_dir, host=args.host, port=args.port, db_url=args.db,
                        photo_roots=tuple(args.photos) if args.photos else (DEFAULT_PHOTOS,))
@@ -98,19 +105,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     demo = build_app(ctx)
     threading.Thread(target=warm_up, args=(ctx,), name="warm-up", daemon=True).start()
+    from serve.auto_finetune import AutoFinetune
+
+    AutoFinetune(ctx).watch()  # starts a background fine-tune when due, publishes only a winner
     launch(demo, ctx)
     return 0
 
 
 def warm_up(ctx: AppContext) -> None:
-    """Load the model, the quiz photos and the heat-map model in the background, so the
+    """Load the model, the quiz photos and the heat-map head in the background, so the
     first officer does not wait for them. Failures are left to the first request to report."""
     try:
         from serve.identify.heatmap import HeatMapper
 
         predictor = ctx.predictor()
         ctx.quiz.pool()
-        HeatMapper.for_bundle(predictor.bundle)
+        HeatMapper.for_predictor(predictor)
     except Exception as exc:  # noqa: BLE001 - the app still serves; requests report the error
         print(f"warning: could not preload the model ({exc})", file=sys.stderr)
 

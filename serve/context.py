@@ -48,6 +48,11 @@ class AppConfig:
         return self.data_dir / "catalogue"
 
     @property
+    def card_dir(self) -> Path:
+        """Model cards of published models: the repository's model_cards/ beside the data folder."""
+        return Path(self.data_dir).resolve().parent / "model_cards"
+
+    @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{(self.data_dir / 'records.db').resolve()}"
 
@@ -89,6 +94,20 @@ class AppContext:
         with self._lock:
             self._catalogue = None
         return self.catalogue()
+
+    # --- photos ----------------------------------------------------------
+    def photo_changes(self) -> tuple[list, list[str]]:
+        """Uploaded photos to add (species_data Photo records) and content hashes of removed
+        photos to leave out, relative to any bundle's photos."""
+        from species_data.dataset import Photo, split_of
+
+        add, remove = [], []
+        for p in self.store.all_photos(include_removed=True):
+            if p.removed:
+                remove.append(p.sha256)
+            elif (path := self.photos.find(p.sha256)) is not None:
+                add.append(Photo(path, p.class_id, p.sha256, split_of(p.sha256), source=p.source or "upload"))
+        return add, remove
 
     # --- model -----------------------------------------------------------
     def predictor(self):

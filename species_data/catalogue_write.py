@@ -10,9 +10,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -28,6 +27,7 @@ from .catalogue import (
     entry_to_mapping,
     group_to_mapping,
 )
+from .atomic import write_text_atomic
 from .catalogue_io import FILE_HEADER, ID_RE, _read_groups, entry_from_mapping, group_from_mapping, load_catalogue
 
 class _Dumper(yaml.SafeDumper):
@@ -49,42 +49,6 @@ def dump_entry_yaml(mapping: Mapping[str, Any]) -> str:
     body = yaml.dump(dict(mapping), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
                      width=100, default_flow_style=False)
     return FILE_HEADER + body
-
-
-def dump_groups_yaml(groups: Iterable[Group]) -> str:
-    body = yaml.dump({"groups": [group_to_mapping(g) for g in groups]}, Dumper=_Dumper,
-                     sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
-    return ("# Catalogue groups: coarse classes the model can fall back to.\n"
-            "# Schema: species_data/README.md\n" + body)
-
-
-def atomic_write_text(target: Path, text: str) -> None:
-    """Write via a temp file in the same dir + fsync + os.replace: readers see old or new, never half."""
-    target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable (not possible on every platform)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 def save_entry(entry_or_mapping: CatalogueEntry | Mapping[str, Any], directory: Path | str,
@@ -124,7 +88,7 @@ def save_entries(entries: Sequence[CatalogueEntry | Mapping[str, Any]], director
     time = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     lines = []
     for entry, target in zip(new, targets):
-        atomic_write_text(target, dump_entry_yaml(entry_to_mapping(entry)))
+        write_text_atomic(target, dump_entry_yaml(entry_to_mapping(entry)))
         record = {"time": time, "author": author.strip(), "id": entry.id,
                   "action": "updated" if entry.id in base else "created", "file": target.name,
                   "catalogue_version": merged.version}
@@ -156,7 +120,7 @@ def save_group(group_or_mapping: Group | Mapping[str, Any], directory: Path | st
         raise CatalogueError(problems)
     kept = [g for g in mine if g.id != group.id] + [group]
     directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(directory / GROUPS_FILE, dump_groups_yaml(kept))
+    write_text_atomic(directory / GROUPS_FILE, dump_groups_yaml(kept))
     record = {"time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
               "author": author.strip(), "id": group.id,
               "action": "group updated" if group.id in base.groups else "group created", "file": GROUPS_FILE,

@@ -20,10 +20,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import BinaryIO
+
+from .atomic import atomic_write, fsync_dir
 
 DEFAULT_MAX_BYTES = 40 * 1024 * 1024
 TEMP_PREFIX = ".tmp-"
@@ -60,17 +61,6 @@ def normalise_ext(ext: str) -> str:
     if e not in EXTENSIONS:
         raise ValueError(f"file type {ext!r} is not accepted; use one of {', '.join(EXTENSIONS)}")
     return e
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open folders; rename is still atomic there
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class PhotoStore:
@@ -156,19 +146,10 @@ class PhotoStore:
         new_folder = not folder.exists()
         folder.mkdir(exist_ok=True)
         self._inside(folder)
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(folder)
+        with atomic_write(final, "wb", prefix=TEMP_PREFIX, suffix=".part") as f:  # leftovers: sweep_temp
+            f.write(data)
         if new_folder:
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         return sha
 
     def sweep_temp(self, older_than_s: float = 0.0) -> int:

@@ -17,8 +17,6 @@ sentence: the app translates them (`serve/locales/<lang>/trainer.json`, keys
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Iterable, Mapping, Sequence
 import imagehash
 import numpy as np
 
+from .atomic import write_text_atomic
 from .images import ImageDecodeError, decode_image, read_bytes
 
 DEFAULT_MIN_SIDE = 96  # px on the short side; the model looks at 224 px crops
@@ -215,11 +214,7 @@ class PhashCache:
         return out
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(self._data, fh)
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, json.dumps(self._data), durable=False)  # a cache: rebuilt if lost
 
 
 def known_from_manifest(rows: Iterable[Mapping[str, str]], cache: PhashCache | None = None) -> list[KnownPhoto]:

@@ -88,8 +88,27 @@ class ZipContents:
     skipped: tuple[Skipped, ...]
 
 
-def is_zip_bytes(head: bytes) -> bool:
-    return head.startswith((b"PK\x03\x04", b"PK\x05\x06"))
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive's end record
+
+
+def is_zip(source: bytes | str | Path) -> bool:
+    """Whether to read `source` as a zip archive: the one test for it everywhere.
+
+    Bytes: they start with a zip signature. A file: its first bytes do, or its name ends
+    in `.zip` (so a damaged archive is refused with a reason, not decoded as a photo).
+    Only regular files are opened (never a pipe or a device)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source[:4]).startswith(ZIP_MAGIC)
+    path = Path(source)
+    if path.suffix.lower() == ".zip":
+        return True
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return False
+        with open(path, "rb") as fh:
+            return fh.read(4).startswith(ZIP_MAGIC)
+    except OSError:
+        return False
 
 
 def safe_name(name: str) -> str:

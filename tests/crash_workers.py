@@ -58,11 +58,11 @@ def make_image(i: int) -> bytes:
 
 
 def photos(root: str, url: str, start: str) -> None:
-    import species_data.photo_store
+    import species_data.atomic
     from species_data.photo_store import PhotoStore, sniff_ext
     from serve.records.store import Store
 
-    arm_crash_point(species_data.photo_store)
+    arm_crash_point(species_data.atomic)  # the store writes through the one atomic-write helper
     store, db = PhotoStore(Path(root)), Store.open(url)
     for i in itertools.count(int(start)):
         data = make_image(i)
@@ -92,10 +92,10 @@ EDIT_CUE = "Crash-test edit number {}."
 
 
 def catalogue(overlay: str, entry_id: str, start: str = "0") -> None:
-    import species_data.catalogue_write
+    import species_data.atomic
     from species_data import entry_to_mapping, load_catalogue, save_entry
 
-    arm_crash_point(species_data.catalogue_write)
+    arm_crash_point(species_data.atomic)  # entries are written through the one atomic-write helper
     base = entry_to_mapping(load_catalogue()[entry_id])
     for i in itertools.count(int(start)):
         mapping = json.loads(json.dumps(base))

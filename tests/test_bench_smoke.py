@@ -39,8 +39,8 @@ def test_big_jpeg_is_phone_sized_and_outside_the_repo(tmp_path, photos_root):
     ("forward_floor", 2),
     ("batch_throughput", 1),
     ("embedding_throughput", 2),
-    ("serving_memory", 1),
     ("update_estimate", 3),
+    pytest.param("serving_memory", 2, marks=pytest.mark.browser),  # the real app, driven by Chromium
 ])
 def test_script_runs_quick_and_reports_its_targets(name, targets, capsys, model_bundle, photos_root):
     import importlib
@@ -65,14 +65,18 @@ def test_fit_times_quick_runs_both_fits(capsys, photos_root):
     assert names[:2] == ["fit first run (empty cache)", "fit re-run (cached)"]
 
 
-def test_run_all_ends_with_one_table_of_targets(capsys, model_bundle, photos_root):
+def test_run_all_ends_with_one_table_of_targets_and_writes_json(capsys, model_bundle, photos_root, tmp_path):
+    import json
+
     from bench import run_all
 
-    targets = run_all.main(["--quick", "--only", "serving_memory", "--bundle", str(model_bundle),
-                            "--photos", str(photos_root)])
+    targets = run_all.main(["--quick", "--only", "batch_throughput", "--bundle", str(model_bundle),
+                            "--photos", str(photos_root), "--json-dir", str(tmp_path)])
     out = capsys.readouterr().out
-    assert out.count("## All targets") == 1 and "serving process peak resident memory" in out
-    assert [t.name for t in targets] == ["serving process peak resident memory"]
+    assert out.count("## All targets") == 1 and "batch identification" in out
+    assert [t.name for t in targets] == ["batch identification over ../shared/photos"]
+    written = json.loads((tmp_path / "batch_throughput.json").read_text())
+    assert written["quick"] and written["targets"][0]["value"] == targets[0].value
 
 
 def test_preprocessing_cv_quick_compares_each_config_with_the_first(capsys, photos_root, tmp_path):
@@ -85,6 +89,26 @@ def test_preprocessing_cv_quick_compares_each_config_with_the_first(capsys, phot
     cv_top1 = float(rows[0].split("|")[2])
     assert 0.3 < cv_top1 <= 1.0  # 23 classes: chance is ~0.04
     assert len(list(tmp_path.glob("embeddings/*-96-crop*"))) == 2  # one cache per preprocessing
+
+
+def test_accuracy_cv_quick_scores_levers_against_v1_with_intervals(capsys, photos_root, tmp_path):
+    """The selection protocol's bench in its short form (cached features only, one repeat)."""
+    import json
+
+    from bench import accuracy_cv
+
+    out = tmp_path / "levers.json"
+    report = accuracy_cv.main(["--quick", "--no-latency", "--photos", str(photos_root), "--json", str(out)])
+    record = json.loads(out.read_text())
+    assert set(record["candidates"]) == set(accuracy_cv.QUICK) and record["default"] == "default"
+    v1 = record["candidates"]["default"]["estimates"]
+    for measure in ("top1", "ivory5", "released", "heldout", "ood_at_budget"):
+        e = v1[measure]
+        assert e["low"] <= e["value"] <= e["high"], (measure, e)
+    assert 0.3 < v1["top1"]["value"] <= 1.0
+    other = record["candidates"]["v1"]
+    assert {"top1", "ivory5", "released", "heldout"} <= set(other["tests"]) and other["verdict"]
+    assert "McNemar against default" in report.table
 
 
 def test_finetune_throughput_quick_trains_and_reports_images_per_second(capsys, photos_root):

@@ -129,3 +129,44 @@ def test_a_typo_in_the_split_is_refused(world):
     tmp_path, _, _, published = world
     with pytest.raises(ValueError):
         compare(published, published, tmp_path / "data", split="tset")
+
+
+def test_a_class_nobody_measured_is_never_called_unchanged(world):
+    """Class c loses its test photos and d has three: the verdict names both instead of
+    saying that no class got worse."""
+    tmp_path, rows, cache, published = world
+    kept = [r for r in rows if r["label"] != "c" and not (r["label"] == "d" and int(r["sha256"][:8], 16) % 100 > 2)]
+    candidate = _bundle(tmp_path / "models" / "v2", ["a", "b", "c", "d"], np.eye(4, D) * 2, kept, cache)
+    c = compare(candidate, published, tmp_path / "data")
+    by = {ch.label: ch for ch in c.classes}
+    assert not by["c"].measured and by["c"].n == 0 and not by["c"].worse
+    assert by["d"].n == 3 and by["d"].thin and by["a"].measured and not by["a"].thin
+    assert c.unmeasured == ("c",) and c.thin == ("d",) and not c.needs_override
+    text = format_table(c)
+    assert "not measured (no test photo): c" in text and "too few to tell: d" in text
+    assert json.loads(json.dumps(c.to_dict()))["unmeasured"] == ["c"]
+    from serve.i18n import t, tn
+    from serve.ui.trainer_views import comparison_html
+
+    from html import escape
+
+    for lang in ("en", "fr"):
+        page = comparison_html(c, lang)
+        assert escape(t("trainer.compare.ok", lang)) not in page
+        assert escape(t("trainer.compare.ok_but_new", lang)) in page
+        assert escape(t("trainer.compare.unmeasured", lang, label="c", needed=c.min_photos)) in page
+        assert escape(tn("trainer.compare.thin", 3, lang, label="d", needed=c.min_photos)) in page
+
+
+def test_a_new_class_shows_its_k_fold_recall(world):
+    tmp_path, rows, cache, published = world
+    candidate = _bundle(tmp_path / "models" / "v2", ["a", "b", "c", "d"], np.eye(4, D) * 2, rows, cache)
+    meta = json.loads((candidate.path / "bundle.json").read_text())
+    kfold = {"label": "d", "photos": 14, "hits": 12, "folds": 5, "recall": 12 / 14, "low": 0.6, "high": 0.96}
+    meta["metrics"]["new_classes"] = {"d": {"train": 10, "val": 1, "test": 3, "heldout_n": 4,
+                                            "heldout_recall": 0.75, "kfold": kfold}}
+    (candidate.path / "bundle.json").write_text(json.dumps(meta))
+    c = compare(Bundle.load(candidate.path), published, tmp_path / "data")
+    d = {ch.label: ch for ch in c.classes}["d"]
+    assert d.kfold is not None and d.kfold.hits == 12 and d.measured and not d.thin
+    assert "k-fold over its 14 photos: 85.7%" in format_table(c)

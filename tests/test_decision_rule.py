@@ -76,7 +76,8 @@ def test_core_agrees_with_the_oracle_at_real_thresholds_with_real_groups(name, m
     n, c = 3000, len(meta.labels)
     # mix flat and peaked vectors so every branch is reached at these thresholds
     probs = np.concatenate([rng.dirichlet(np.full(c, a), size=n // 3) for a in (0.05, 0.2, 1.0)])
-    scores = rng.uniform(0, 2 * (meta.thresholds.ood or 1.0), len(probs))
+    # scores on both sides of the threshold (an energy score's threshold is negative)
+    scores = rng.uniform(*sorted((0.0, 2 * (meta.thresholds.ood or 1.0))), len(probs))
     release_cases = [dict(meta.thresholds.release), {f.id: 0.05 for f in families}]
     for release in release_cases:
         th = meta.thresholds.replace(release=release)

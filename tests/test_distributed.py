@@ -152,7 +152,8 @@ def test_torchrun_runs_the_unchanged_command_and_only_rank_zero_writes(photos, t
     meta = json.loads((out / "bundle.json").read_text())
     assert meta["training"]["mode"] == "finetune" and meta["training"]["details"]["world_size"] == 2
     assert meta["training"]["details"]["steps"] == 1
-    assert sorted(p.name for p in (tmp_path / "cards").iterdir()) == ["tr.md"]
+    assert sorted(p.name for p in (tmp_path / "cards").iterdir()) == ["tr.json", "tr.md"]  # the card and its source
+    assert (out / "card.md").is_file()
 
 
 def test_on_device_wrapper_hands_back_cpu_features():

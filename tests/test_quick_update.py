@@ -73,6 +73,10 @@ def test_new_class_is_recognised_on_its_held_out_photos(updated):
     report = meta.metrics.new_classes[NEW_CLASS]
     assert report.heldout_n >= 4
     assert report.heldout_recall > 1 / len(meta.labels)  # above chance (0.25)
+    # fewer than 10 test photos: every photo of the class tested once by k-fold CV
+    assert report.test < 10 and report.kfold.photos == len(world.new_photos)
+    assert report.kfold.low <= report.kfold.recall <= report.kfold.high
+    assert report.kfold.recall > 1 / len(meta.labels)
     # the same through the served path: the patched ONNX export on the held-out photos
     from train.preprocess import load_input
     from train.runtime import ModelRunner

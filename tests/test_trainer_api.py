@@ -166,7 +166,8 @@ def test_a_trainee_is_refused_every_trainer_endpoint(server):
     tina = Client(url, auth=("tina", password("tina")), verbose=False)
     try:
         for args, name in [(("seahorse",), "/trainer_load_entry"), (("elephant",), "/trainer_review"),
-                           (("v1",), "/trainer_compare"), ((), "/trainer_versions")]:
+                           (("v1",), "/trainer_compare"), ((), "/trainer_versions"),
+                           ((), "/trainer_auto_finetune_status"), ((True, 50, True), "/trainer_auto_finetune_settings")]:
             with pytest.raises(AppError):
                 tina.predict(*args, api_name=name)
     finally:

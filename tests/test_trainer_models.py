@@ -13,7 +13,9 @@ import gradio as gr
 import pytest
 
 from serve.i18n import t
-from serve.ui.trainer_views import MIN_TEST_PHOTOS, comparison_html, duration
+from serve.ui.trainer_views import comparison_html, duration
+from species_data.dataset import Split
+from train.class_cv import MIN_TEST_PHOTOS
 from tests.test_trainer_tab import FakeRequest, app  # noqa: F401 (the fixture)
 from tests.trainer_world import NEW_CLASS
 
@@ -114,12 +116,16 @@ def test_the_page_asks_before_publishing_and_draws_one_progress_bar(app):  # noq
     assert labels[publish_button] == t("trainer.ui.publish_yes")  # publishing is the confirmation's button
 
 
-def comparison(n_new: int, *, worse: bool = False):
+def comparison(n_new: int, *, worse: bool = False, kfold_photos: int | None = None):
     """A comparison as `train.compare` types it: a known class, and a new one tested on `n_new` photos."""
     from train.compare import ClassChange, Comparison, Regression, RegressionKind
 
     old = ClassChange("elephant", 40, 0.9, 0.8 if worse else 0.92, is_new=False, worse=worse)
-    new = ClassChange("spiny_seahorse", n_new, None, 1.0 if n_new else None, is_new=True, worse=False)
+    from train.class_cv import ClassRecall
+
+    kfold = (ClassRecall("spiny_seahorse", kfold_photos, kfold_photos - 1, 5, 1 - 1 / kfold_photos, 0.5, 0.99)
+             if kfold_photos else None)  # every photo of the new class tested once (train.class_cv)
+    new = ClassChange("spiny_seahorse", n_new, None, 1.0 if n_new else None, is_new=True, worse=False, kfold=kfold)
     regressions = (Regression(RegressionKind.CLASS_RECALL, "elephant", 0.9, 0.8),) if worse else ()
     return Comparison("v2", "v1", "test", 0.02, True, (old, new), 0.9, old.after, 0.92, 40, 40 + n_new, 0.05,
                       0.04, regressions, ("elephant", "spiny_seahorse"), ((40, 0), (0, n_new)), {}, ())
@@ -136,14 +142,20 @@ def test_a_new_class_tested_on_too_few_photos_is_never_called_publishable():
     both = comparison_html(comparison(3, worse=True), "es")  # a regression and a thin class: both said
     assert 'class="thin-class"' in both and "La clase spiny_seahorse se probó con solo 3 fotos" in both
     assert t("trainer.compare.ok_but_new", "es") not in both
+    by_kfold = comparison_html(comparison(1, kfold_photos=20), "en")  # 1 test photo, but 20 tested by k-fold
+    assert t("trainer.compare.ok") in by_kfold and 'class="thin-class"' not in by_kfold and "20 photos" in by_kfold
+    too_few = comparison_html(comparison(1, kfold_photos=6), "en")  # k-fold over 6 photos is still too few
+    assert 'class="thin-class"' in too_few and "Class spiny_seahorse was tested on 6 photos only" in too_few
 
 
 def test_the_trainer_sees_the_warning_after_adding_a_class_and_before_publishing(app):  # noqa: F811
     h, ctx, world, _ = app
-    h.upload([str(p.path) for p in world.new_photos], NEW_CLASS, "field trip", "CC0", "", request=TINA)
+    held = [p for p in world.new_photos if p.split is not Split.TRAIN][:2]
+    few = held + [p for p in world.new_photos if p.split is Split.TRAIN][:4]  # even k-fold over them is too few
+    h.upload([str(p.path) for p in few], NEW_CLASS, "field trip", "CC0", "", request=TINA)
     _, page, _, _ = h.quick_update(request=TINA, progress=Bar())
-    tested = next(ch.n for ch in compare_of(world, "v2").classes if ch.label == NEW_CLASS)
-    assert 0 < tested < MIN_TEST_PHOTOS  # the world's new class: 20 photos, a few of them test photos
+    tested = next(ch.tested_on for ch in compare_of(world, "v2").classes if ch.label == NEW_CLASS)
+    assert 0 < tested < MIN_TEST_PHOTOS
     assert 'class="thin-class"' in page and f"Class {NEW_CLASS} was tested on {tested} photo" in page
     assert t("trainer.compare.ok") not in page
     _, asked = h.publish_check("v2", False, "", request=TINA)

@@ -92,7 +92,8 @@ def test_the_tab_builds_with_named_api_endpoints(app):
         build_trainer_tab(ctx, Texts(), card_dir=tmp_path / "cards")
     names = {d.get("api_name") for d in demo.get_config_file()["dependencies"]}
     assert {"trainer_add_entry", "trainer_upload", "trainer_quick_update", "trainer_publish", "trainer_rollback",
-            "trainer_retrain", "trainer_compare", "trainer_remove_photo", "trainer_label_noise"} <= names
+            "trainer_retrain", "trainer_compare", "trainer_remove_photo", "trainer_label_noise",
+            "trainer_auto_finetune_settings", "trainer_auto_finetune_status", "trainer_auto_finetune_run"} <= names
 
 
 def test_upload_gates_each_file_and_stores_the_accepted_with_provenance(app, tmp_path):

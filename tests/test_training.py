@@ -1,5 +1,6 @@
 """A small real training run on real photos: learns, round-trips, reports, and documents itself."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +118,10 @@ def test_head_mode_at_another_size_and_crop_keeps_its_own_cache(trained, tmp_pat
 def test_card_carries_the_bundle_numbers(trained):
     cfg, bundle = trained
     card = (cfg.card_dir / "small.md").read_text()
-    assert card == render(bundle)
+    assert card == render(bundle, cfg.card_dir)
+    assert (bundle.path / "card.md").read_text() == render(bundle)  # a bundle holds its own card
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", card)
+    assert links and all((cfg.card_dir / link).is_file() for link in links)  # plots are where the links say
     front = card.split("---")[1]
     assert "pipeline_tag: image-classification" in front and "base_model: timm/tf_efficientnet_lite0.in1k" in front
     test = bundle.meta.metrics.test
@@ -181,3 +185,43 @@ def test_a_cache_from_before_the_key_named_the_crop_is_adopted_once(tmp_path):
     assert other.get(sha) is None and legacy.root.is_dir()  # made with another crop: not adopted
     adopted = EmbeddingCache.for_backbone(tmp_path, arch)
     assert adopted.get(sha).tolist() == [1, 1, 1] and not legacy.root.exists()
+
+
+def test_the_published_head_learns_from_every_photo_and_reports_out_of_fold(trained):
+    """Issue 16 item 2: fitted on all photos; calibration and every number out of fold."""
+    from train.every_photo import load_oof
+
+    cfg, bundle = trained
+    meta = bundle.meta
+    photos = scan([PHOTOS], CLASSES).photos
+    assert meta.training.all_photos and meta.training.folds == 5 and cfg.all_photos
+    oof = load_oof(bundle.path)
+    assert set(oof.index) == {p.sha256 for p in photos}  # every photo has an out-of-fold answer
+    cv = meta.metrics.cv
+    assert cv.metrics.n == len(photos) and cv.metrics.top1 > 0.7
+    assert cv.decisions.n == len(photos) and cv.group_precision.n >= 0
+    # the test row is the out-of-fold answers for the test photos, not the in-sample head
+    test = [p for p in photos if p.split is Split.TEST]
+    y = np.array([CLASSES.index(p.label) for p in test])
+    oof_top1 = np.mean(oof.logits[oof.rows([p.sha256 for p in test])].argmax(1) == y)
+    assert meta.metrics.test.top1 == pytest.approx(oof_top1)
+    assert "Learns from every photo" in render(bundle)
+
+
+def test_fitting_from_the_command_line_changes_no_tracked_file(trained, tmp_path, monkeypatch):
+    """`python -m train fit` writes its card beside the bundle; model_cards/ only on publish --card-dir."""
+    import subprocess
+
+    from train.cli import main
+
+    cfg, _ = trained
+    root = Path(__file__).resolve().parents[1]
+    status = lambda: subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "model_cards"],  # noqa: E731
+                                    cwd=root, capture_output=True, text=True).stdout
+    before = status()
+    monkeypatch.chdir(root)  # where `make test` runs it
+    assert main(["fit", "--data", str(PHOTOS), "--out", str(tmp_path / "models" / "v9"), "--data-dir",
+                 str(cfg.data_dir), "--classes", *CLASSES, "--no-progress"]) == 0
+    assert main(["publish", "--models", str(tmp_path / "models"), "v9"]) == 0
+    assert (tmp_path / "models" / "v9" / "card.md").is_file()
+    assert status() == before and not (root / "model_cards" / "v9.md").exists()

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from species_data.atomic import fsync_dir as _fsync_dir
+
 from .bundle_meta import FORMAT_VERSION, BundleMeta
 from .decision_rule import Thresholds
 from .weights import FILE as WEIGHTS_FILE
@@ -89,19 +91,6 @@ class Bundle:
 
         with np.load(self.path / "ood.npz") as arrays:
             return OodReference.from_arrays(arrays)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _exchange(a: Path, b: Path) -> bool:

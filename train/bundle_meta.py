@@ -24,6 +24,8 @@ import numpy as np
 
 from species_data.catalogue import Appendix
 
+from .class_cv import ClassRecall
+from .selection import Estimate
 from .config import TrainingConfig, TrainingMode
 from .decision_rule import DecisionKind, DecisionRule, Thresholds
 from .metrics import Reliability, SplitMetrics
@@ -60,9 +62,31 @@ class OperatingPoint:
 
 
 @dataclass(frozen=True)
+class GroupPrecision:
+    """Of the photos answered GROUP, how many had their true class in the group named."""
+
+    right: int
+    n: int
+    low: float  # 95 % Wilson interval of right / n
+    high: float
+
+    @property
+    def precision(self) -> float:
+        return self.right / self.n if self.n else float("nan")
+
+    @classmethod
+    def of(cls, right: int, n: int) -> "GroupPrecision":
+        from .selection import wilson
+
+        return cls(right, n, *wilson(right, n))
+
+
+@dataclass(frozen=True)
 class OodReport:
     method: str  # the out-of-catalogue score in use (train.ood.METHODS)
     auroc_tune: dict[str, float] = field(default_factory=dict)  # each score on the tuning half
+    # each score: share of tuning out-of-catalogue photos flagged at the in-catalogue UNKNOWN budget
+    flagged_tune: dict[str, float] = field(default_factory=dict)
     auroc_report: float | None = None  # the chosen score on the held-out half
     report_photos: DecisionShares | None = None  # decisions on the held-out out-of-catalogue photos
     held_out_operating_point: OperatingPoint | None = None
@@ -91,6 +115,36 @@ class NewClassReport:
     test: int
     heldout_n: int
     heldout_recall: float
+    kfold: ClassRecall | None = None  # fewer than 10 test photos: recall by k-fold CV over all its photos
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """A model fitted on every photo (`train.every_photo`): every photo answered out of fold."""
+
+    folds: int
+    metrics: SplitMetrics
+    decisions: DecisionShares
+    group_precision: GroupPrecision
+    release: ReleaseReport
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    fixes: int  # photos the candidate gets right more often than the reference
+    breaks: int
+    p: float  # exact McNemar
+
+
+@dataclass(frozen=True)
+class ProtocolVerdict:
+    """The selection protocol on a candidate (`train.selection`): adopted only when significant."""
+
+    against: str
+    adopted: bool
+    reason: str
+    estimates: dict[str, dict[str, Estimate]] = field(default_factory=dict)  # model -> measure -> estimate
+    tests: dict[str, PairedResult] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,11 +158,24 @@ class Metrics:
     release_test: ReleaseReport | None = None
     source_holdout: SourceHoldout | None = None
     new_classes: dict[str, NewClassReport] = field(default_factory=dict)
+    group_precision_test: GroupPrecision | None = None
+    cv: CrossValidation | None = None  # fitted on every photo: every photo out of fold
+    protocol: ProtocolVerdict | None = None  # a partial fine-tune against the head model
 
     def split(self, name: str) -> SplitMetrics:
         if name not in ("val", "test"):
             raise ValueError(f"split {name!r} has no stored metrics; use 'val' or 'test'")
         return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class PhotoSides:
+    """How large the training photos are: their short side in pixels (for the card's factors)."""
+
+    n: int
+    p10: int
+    median: int
+    p90: int
 
 
 @dataclass(frozen=True)
@@ -125,6 +192,8 @@ class Training:
     ood_data: Path | None = None  # out-of-catalogue photos used (a quick update reuses its base's)
     embedded_new: int = 0
     skipped: tuple[tuple[str, str], ...] = ()
+    all_photos: bool = False  # fitted on every photo; calibrated and measured out of fold (`oof.npz`)
+    folds: int | None = None  # the cross-validation folds of an every-photo fit
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -149,6 +218,7 @@ class BundleMeta:
     # catalogue snapshot for the decision rule: CITES appendix and look-alikes (among the labels)
     appendices: dict[str, Appendix] = field(default_factory=dict)
     lookalikes: dict[str, list[str]] = field(default_factory=dict)
+    photo_sides: PhotoSides | None = None
     format_version: int = FORMAT_VERSION
 
     @property

@@ -10,17 +10,19 @@ officers get.
 Order of the choices: temperature (validation NLL) -> identify threshold (95 % of the
 answered photos right) -> group threshold -> release thresholds of the look-alike
 families (`train.release`) -> out-of-catalogue score and threshold (at most 5 % of
-in-catalogue validation photos may end UNKNOWN).
+in-catalogue validation photos may end UNKNOWN; the score flagging the most tuning
+out-of-catalogue photos at that threshold is kept).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from . import ood
-from .bundle_meta import DecisionShares, OperatingPoint
-from .decision_rule import UNKNOWN, ClassGroups, DecisionKind, DecisionRule, Thresholds
+from .bundle_meta import DecisionShares, GroupPrecision, OperatingPoint
+from .decision_rule import GROUP, UNKNOWN, ClassGroups, DecisionKind, DecisionRule, Thresholds
 from .head import fit_temperature, softmax
 from .metrics import choose_threshold
 from .release import FamilyRelease, choose_release
@@ -37,6 +39,16 @@ class Split3:
     features: np.ndarray
     imagenet_logits: np.ndarray
     y: np.ndarray | None = None  # class index, None for out-of-catalogue photos
+    # out-of-catalogue scores under the calibrated model's method, when computed elsewhere:
+    # out of fold, against each fold's training photos (`train.every_photo`)
+    scores: np.ndarray | None = None
+
+
+def scores_of(split: Split3, cal: "Calibration", ref: ood.OodReference) -> np.ndarray:
+    """The calibrated out-of-catalogue scores of `split`'s photos (its own, or against `ref`)."""
+    if split.scores is not None:
+        return split.scores
+    return ood.scores(cal.ood_method, split.logits, split.features, split.imagenet_logits, cal.temperature, ref)
 
 
 def group_threshold(probs: np.ndarray, y: np.ndarray, classes: ClassGroups) -> float | None:
@@ -72,26 +84,53 @@ class Calibration:
         return DecisionRule(classes, self.thresholds)
 
 
+def decision_thresholds(probs: np.ndarray, y: np.ndarray,
+                        classes: ClassGroups) -> tuple[Thresholds, dict[str, FamilyRelease]]:
+    """The rule's thresholds on calibrated probabilities, in order: identify (95 % of the
+    answered photos right), group, then each look-alike family's release threshold
+    (`train.release`); and what each release threshold does on these photos."""
+    thresholds = Thresholds(choose_threshold(probs, y, TARGET_PRECISION), group_threshold(probs, y, classes))
+    release = choose_release(probs, y, DecisionRule(classes, thresholds))
+    return thresholds.replace(release={family: r.threshold for family, r in release.items()}), release
+
+
+OodScores = Callable[[str, float], tuple[np.ndarray, "np.ndarray | None"]]
+
+
 def calibrate(val: Split3, classes: ClassGroups, ref: ood.OodReference, ood_tune: Split3 | None,
-              methods=ood.METHODS) -> Calibration:
+              methods=ood.METHODS, ood_scores: OodScores | None = None) -> Calibration:
+    """`ood_scores(method, temperature) -> (scores of the `val` photos, scores of the tuning
+    out-of-catalogue photos or None)`: scores computed elsewhere (out of fold, against
+    each fold's training photos, when `val` holds out-of-fold predictions of every photo);
+    by default they are computed here against `ref`."""
     assert val.y is not None
     temperature = fit_temperature(val.logits, val.y)
     probs = softmax(val.logits, temperature)
-    thresholds = Thresholds(choose_threshold(probs, val.y, TARGET_PRECISION), group_threshold(probs, val.y, classes))
-    release = choose_release(probs, val.y, DecisionRule(classes, thresholds))
-    thresholds = thresholds.replace(release={family: r.threshold for family, r in release.items()})
+    thresholds, release = decision_thresholds(probs, val.y, classes)
 
-    report: dict = {"auroc_tune": {}}
-    if ood_tune is not None and len(ood_tune.logits):
-        for method in methods:
-            s_in = ood.scores(method, val.logits, val.features, val.imagenet_logits, temperature, ref)
+    def scores(method: str) -> tuple[np.ndarray, np.ndarray | None]:
+        if ood_scores is not None:
+            return ood_scores(method, temperature)
+        s_out = None
+        if ood_tune is not None and len(ood_tune.logits):
             s_out = ood.scores(method, ood_tune.logits, ood_tune.features, ood_tune.imagenet_logits, temperature, ref)
-            report["auroc_tune"][method] = ood.auroc(s_in, s_out)
-        method = max(report["auroc_tune"], key=report["auroc_tune"].get)
-    else:
-        method = "knn"
-    s_in = ood.scores(method, val.logits, val.features, val.imagenet_logits, temperature, ref)
-    ood_threshold = ood_threshold_within_budget(DecisionRule(classes, thresholds), probs, s_in)
+        return ood.scores(method, val.logits, val.features, val.imagenet_logits, temperature, ref), s_out
+
+    # The out-of-catalogue score is chosen for what it is used for: the share of tuning
+    # out-of-catalogue photos it flags at the threshold that keeps in-catalogue UNKNOWN within
+    # the budget (ties, and scores this cannot tell apart, by AUROC).
+    rule = DecisionRule(classes, thresholds)
+    report: dict = {"auroc_tune": {}, "flagged_tune": {}}
+    for method in methods:
+        s_in, s_out = scores(method)
+        if s_out is None or not len(s_out):
+            break
+        report["auroc_tune"][method] = ood.auroc(s_in, s_out)
+        tau = ood_threshold_within_budget(rule, probs, s_in)
+        report["flagged_tune"][method] = float(np.mean(s_out > tau)) if tau is not None else 0.0
+    tried = report["auroc_tune"]
+    method = max(tried, key=lambda m: (report["flagged_tune"][m], tried[m])) if tried else "knn"
+    ood_threshold = ood_threshold_within_budget(rule, probs, scores(method)[0])
     return Calibration(temperature, thresholds.replace(ood=ood_threshold), method, report, release)
 
 
@@ -110,7 +149,7 @@ def ood_threshold_within_budget(rule: DecisionRule, probs: np.ndarray, s_in: np.
 
 def _served(split: Split3, cal: Calibration, classes: ClassGroups, ref: ood.OodReference):
     probs = softmax(split.logits, cal.temperature)
-    s = ood.scores(cal.ood_method, split.logits, split.features, split.imagenet_logits, cal.temperature, ref)
+    s = scores_of(split, cal, ref)
     return probs, s, cal.rule(classes).decide_many(probs, s)
 
 
@@ -118,6 +157,15 @@ def decision_shares(split: Split3, cal: Calibration, classes: ClassGroups, ref: 
     """Share of photos ending in each decision kind under the served rule."""
     _, _, out = _served(split, cal, classes, ref)
     return DecisionShares(n=int(len(out.kind)), **{kind.value: out.share(kind) for kind in DecisionKind})
+
+
+def group_precision(split: Split3, cal: Calibration, classes: ClassGroups, ref: ood.OodReference) -> GroupPrecision:
+    """Of the photos answered GROUP under the served rule, how many have their true class in
+    the group named: a GROUP answer is only useful if it holds the truth."""
+    _, _, out = _served(split, cal, classes, ref)
+    grouped = out.kind == GROUP
+    return GroupPrecision.of(int(np.sum(classes.membership[split.y[grouped], out.group[grouped]] > 0)),
+                             int(grouped.sum()))
 
 
 def operating_point(inside: Split3, outside: Split3, cal: Calibration, classes: ClassGroups,

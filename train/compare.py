@@ -6,10 +6,18 @@ published model was measured on, minus removed ones, plus new ones. With cached
 features this takes a fraction of a second (heads are linear maps of features).
 When a model's features are not cached (a fine-tuned backbone nobody embedded with
 yet) each model's own stored metrics are compared instead, and `same_photos` says so.
+A model fitted on every photo has seen the compared photos: it is scored on them by its
+out-of-fold logits (`oof.npz`), never in-sample.
 
 `needs_override` is true when an existing class's recall or the top-1 accuracy on
 the classes both models know drops by more than `tolerance`: publishing then needs
 a trainer's explicit override with a reason (kept in the audit log).
+
+A class with no photo in the compared split was not measured, and one with fewer than
+`MIN_TEST_PHOTOS` was measured too thinly to tell: the verdict names both instead of
+saying that no class got worse (`Comparison.unmeasured`, `Comparison.thin`). A new
+class with few test photos shows its recall by k-fold cross-validation over all its
+photos (`train.class_cv`, computed by the quick update).
 """
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ import numpy as np
 from species_data.dataset import Split
 
 from .bundle import Bundle
+from .class_cv import MIN_TEST_PHOTOS, ClassRecall
 from .head import softmax
 from .metrics import reliability
 from .typed_json import to_json
@@ -51,10 +60,26 @@ class ClassChange:
     after: float | None  # recall of the candidate; None: the candidate dropped the class
     is_new: bool
     worse: bool  # dropped by more than the tolerance
+    kfold: ClassRecall | None = None  # a new class's recall by k-fold CV over all its photos
 
     @property
     def delta(self) -> float | None:
         return None if self.before is None or self.after is None else self.after - self.before
+
+    @property
+    def tested_on(self) -> int:
+        """Photos that measured the class: its photos of the split, or, for a new class with
+        few of them, every photo of the class by k-fold CV."""
+        return self.kfold.photos if self.kfold is not None else self.n
+
+    @property
+    def measured(self) -> bool:
+        return self.tested_on > 0
+
+    @property
+    def thin(self) -> bool:
+        """Scored on too few photos to tell a change from noise (k-fold photos included)."""
+        return 0 < self.tested_on < MIN_TEST_PHOTOS
 
 
 @dataclass(frozen=True)
@@ -90,10 +115,25 @@ class Comparison:
     def new_classes(self) -> tuple[str, ...]:
         return tuple(c.label for c in self.classes if c.is_new)
 
+    @property
+    def unmeasured(self) -> tuple[str, ...]:
+        """Classes the candidate knows that no photo of the split measured."""
+        return tuple(c.label for c in self.classes if not c.measured and c.label in self.labels)
+
+    @property
+    def thin(self) -> tuple[str, ...]:
+        return tuple(c.label for c in self.classes if c.thin)
+
+    @property
+    def min_photos(self) -> int:
+        """Below this many photos in the split a class's recall is too thin to compare."""
+        return MIN_TEST_PHOTOS
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["needs_override"] = self.needs_override
         d["top1_delta"] = self.top1_delta
+        d["unmeasured"], d["thin"] = list(self.unmeasured), list(self.thin)
         for r in d["regressions"]:
             r["kind"] = r["kind"].value
         return d
@@ -104,6 +144,20 @@ def _head(bundle: Bundle) -> tuple[np.ndarray, np.ndarray]:
 
     state = load_arrays(bundle.weights_path)
     return state["head.weight"].astype(np.float64), state["head.bias"].astype(np.float64)
+
+
+def _logits(bundle: Bundle, photos, feats: np.ndarray) -> np.ndarray:
+    """The bundle's logits for `photos`: out of fold for the photos a model fitted on every
+    photo has seen (`train.every_photo`), its head on their features for the others."""
+    from .every_photo import load_oof
+
+    w, b = _head(bundle)
+    logits = feats.astype(np.float64) @ w.T + b
+    oof = load_oof(bundle.path)
+    if oof is not None:
+        seen = [i for i, p in enumerate(photos) if p.sha256 in oof]
+        logits[seen] = oof.logits[oof.rows([photos[i].sha256 for i in seen])]
+    return logits
 
 
 def _features(bundle: Bundle, photos, data_dir: Path) -> np.ndarray | None:
@@ -134,8 +188,7 @@ def _scores_on_photos(candidate, published, photos, f_new, f_old):
     truth = np.array([p.label for p in photos])
     out = {}
     for name, bundle, feats in (("after", candidate, f_new), ("before", published, f_old)):
-        w, b = _head(bundle)
-        probs = softmax(feats.astype(np.float64) @ w.T + b, bundle.meta.temperature)
+        probs = softmax(_logits(bundle, photos, feats), bundle.meta.temperature)
         pred = np.array(bundle.meta.labels)[probs.argmax(1)]
         out[name] = (probs, pred == truth)
     known_before = np.isin(truth, published.meta.labels)
@@ -186,17 +239,18 @@ def _build(candidate, published, split, tolerance, same, per_class, top1_before,
            n_common, n_all, ece_before, ece_after) -> Comparison:
     changes, regressions = [], []
     order = list(candidate.meta.labels) + [l for l in published.meta.labels if l not in candidate.meta.labels]
+    kfold = {label: r.kfold for label, r in candidate.meta.metrics.new_classes.items() if r.kfold is not None}
     for label in order:
         n, before, after = per_class.get(label, (0, None, None))
         is_new = label not in published.meta.labels
         worse = False
-        if not is_new and after is None:
+        if label not in candidate.meta.labels:
             worse = True
             regressions.append(Regression(RegressionKind.CLASS_DROPPED, label, before, None))
         elif before is not None and after is not None and before - after > tolerance + 1e-9:
             worse = True
             regressions.append(Regression(RegressionKind.CLASS_RECALL, label, before, after))
-        changes.append(ClassChange(label, n, before, after, is_new, worse))
+        changes.append(ClassChange(label, n, before, after, is_new, worse, kfold.get(label) if is_new else None))
     if top1_before == top1_before and top1_after == top1_after and top1_before - top1_after > tolerance + 1e-9:
         regressions.insert(0, Regression(RegressionKind.OVERALL_TOP1, None, top1_before, top1_after))
     metrics = candidate.meta.metrics.split(split)
@@ -220,10 +274,17 @@ def format_table(c: Comparison) -> str:
              f"{'class':<24} {'photos':>6} {'before':>7} {'after':>7} {'delta':>7}"]
     for ch in c.classes:
         delta = "  new " if ch.is_new else ("   -  " if ch.delta is None else f"{100 * ch.delta:+5.1f}%")
-        lines.append(f"{ch.label:<24} {ch.n:>6} {pct(ch.before):>7} {pct(ch.after):>7} {delta:>7}"
-                     + ("  WORSE" if ch.worse else ""))
+        note = "  WORSE" if ch.worse else "  not measured" if not ch.measured else "  too few photos" if ch.thin else ""
+        if ch.kfold is not None:
+            note += (f"  k-fold over its {ch.kfold.photos} photos: {pct(ch.kfold.recall).strip()} "
+                     f"[{pct(ch.kfold.low).strip()}, {pct(ch.kfold.high).strip()}]")
+        lines.append(f"{ch.label:<24} {ch.n:>6} {pct(ch.before):>7} {pct(ch.after):>7} {delta:>7}{note}")
     lines.append(f"top-1 on shared classes ({c.n_common} photos): {pct(c.top1_before)} -> {pct(c.top1_after)} "
                  f"({100 * c.top1_delta:+.1f} points); all {c.n_all} photos: {pct(c.top1_all_after)}")
     lines.append(f"calibration error (ECE): {c.ece_before:.3f} -> {c.ece_after:.3f}")
     lines.append("needs an override to publish: " + ("yes" if c.needs_override else "no"))
+    if c.unmeasured:
+        lines.append(f"not measured (no {c.split} photo): {', '.join(c.unmeasured)}")
+    if c.thin:
+        lines.append(f"fewer than {MIN_TEST_PHOTOS} {c.split} photos, too few to tell: {', '.join(c.thin)}")
     return "\n".join(lines)

@@ -23,6 +23,7 @@ class TrainingMode(str, Enum):
     HEAD = "head"  # frozen backbone, cached embeddings, linear head
     FINETUNE = "finetune"  # the whole network
     QUICK_UPDATE = "quick_update"  # a head re-fitted on a published bundle's photos plus new ones
+    PARTIAL_FINETUNE = "partial_finetune"  # the top stage and the head, from cached activations
 
 
 @dataclass
@@ -35,6 +36,11 @@ class TrainingConfig:
     ood_data: Path | None = None  # flat folder of out-of-catalogue photos (tuning + report)
     catalogue_dirs: list[Path] = field(default_factory=list)
     classes: list[str] | None = None
+    # head mode: fit the published head on every photo; temperature, thresholds and the
+    # out-of-catalogue rule on out-of-fold answers (`train.every_photo`). False: the 70 %
+    # train split, calibrated on validation (the model before issue 16).
+    all_photos: bool = True
+    folds: int = 5  # cross-validation folds of an every-photo fit
     workers: int = 1
     batch_size: int = 32
     progress: bool = True

@@ -20,7 +20,6 @@ from __future__ import annotations
 import inspect
 import itertools
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +29,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 from torch.utils.data.distributed import DistributedSampler
+
+from species_data.atomic import atomic_write
 
 # Rank 0 may evaluate and write a bundle while the others wait: a generous timeout.
 TIMEOUT = timedelta(hours=2)
@@ -189,15 +190,5 @@ def save_on_main(ctx: Context, obj: Any, path: Path) -> None:
     """`torch.save` by rank 0 only, atomically (temporary file, then rename)."""
     if not ctx.is_main:
         return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path, "wb") as fh:
+        torch.save(obj, fh)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from species_data.atomic import atomic_write
 from species_data.dataset import Photo
 from species_data.images import ImageDecodeError
 
@@ -113,10 +114,8 @@ class EmbeddingCache:
         path = self.path(sha256)
         path.parent.mkdir(parents=True, exist_ok=True)
         vector = np.array(vector, dtype=np.float32)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_write(path, "wb", durable=False) as fh:  # a cache: recomputed if a crash loses it
             np.save(fh, vector)
-        os.replace(tmp, path)
         vector.setflags(write=False)
         self._remember(sha256, vector)
 
@@ -143,18 +142,28 @@ def _parse_npy(data: bytes) -> np.ndarray | None:
         return None
 
 
-def _decode(photo: Photo, cfg: Preprocessing) -> tuple[np.ndarray | None, str]:
+Loader = Callable[[Photo, Preprocessing], np.ndarray]  # photo -> (3, S, S) model input
+
+
+def served_input(photo: Photo, cfg: Preprocessing) -> np.ndarray:
+    """What serving feeds the network: THE preprocessing path (`train.preprocess.load_input`).
+    Other views of a photo (mirrored, a detail tile, augmented) are in `train.views`."""
+    return load_input(photo.path, cfg)[0]
+
+
+def _decode(photo: Photo, cfg: Preprocessing, loader: Loader = served_input) -> tuple[np.ndarray | None, str]:
     try:
-        return load_input(photo.path, cfg)[0], ""
+        return loader(photo, cfg), ""
     except ImageDecodeError as err:
         return None, err.reason
 
 
 def decoded_batches(photos: Sequence[Photo], cfg: Preprocessing, batch_size: int,
-                    workers: int) -> Iterator[tuple[list[int], np.ndarray, list[str]]]:
+                    workers: int, loader: Loader = served_input) -> Iterator[tuple[list[int], np.ndarray, list[str]]]:
     """(indices, (n, 3, S, S) batch, reasons) per batch; reason "" = decoded. A photo that
     fails to decode is a zero image with its reason. `workers` decode threads (0: inline),
-    up to two batches ahead of the consumer."""
+    up to two batches ahead of the consumer. `loader`: which view of a photo (default: the
+    served one)."""
     size = cfg.input_size
     starts = list(range(0, len(photos), batch_size))
 
@@ -170,11 +179,11 @@ def decoded_batches(photos: Sequence[Photo], cfg: Preprocessing, batch_size: int
 
     if workers <= 0:
         for start in starts:
-            yield assemble(start, [_decode(p, cfg) for p in photos[start:start + batch_size]])
+            yield assemble(start, [_decode(p, cfg, loader) for p in photos[start:start + batch_size]])
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed-decode") as pool:
         def submit(start: int):
-            return [pool.submit(_decode, p, cfg) for p in photos[start:start + batch_size]]
+            return [pool.submit(_decode, p, cfg, loader) for p in photos[start:start + batch_size]]
 
         pending = [submit(s) for s in starts[:2]]
         for k, start in enumerate(starts):
@@ -214,13 +223,14 @@ def _onnx_forward(backbone: torch.nn.Module, cfg: Preprocessing, folder: Path):
     return forward
 
 
-def _lanes(photos: Sequence[Photo], cfg: Preprocessing, batch_size: int, forward, lanes: int):
+def _lanes(photos: Sequence[Photo], cfg: Preprocessing, batch_size: int, forward, lanes: int,
+           loader: Loader = served_input):
     """One lane per core: each decodes its own batch and runs it through the single-thread
     session, so the cores never wait on each other. Yields like `decoded_batches`, with
     features in place of the pixels, in order."""
     def lane(start: int):
         idx = list(range(start, min(start + batch_size, len(photos))))
-        arrays, reasons = zip(*(_decode(photos[i], cfg) for i in idx))
+        arrays, reasons = zip(*(_decode(photos[i], cfg, loader) for i in idx))
         size = cfg.input_size
         batch = np.stack([a if a is not None else np.zeros((3, size, size), np.float32) for a in arrays])
         return idx, forward(batch), list(reasons)
@@ -238,6 +248,7 @@ def embed_photos(
     workers: int = 1,
     progress: bool = True,
     engine: str = "auto",
+    loader: Loader = served_input,
 ) -> tuple[np.ndarray, list[Photo], list[tuple[Photo, str]]]:
     """Features for `photos` (cached ones read, others computed and stored).
 
@@ -245,6 +256,8 @@ def embed_photos(
     `workers`: eager torch only, decode threads besides the network (0: decode inline; at
     least two when there are many photos); ONNX Runtime uses one lane per core.
     `engine`: "onnx", "torch" or "auto" (ONNX Runtime from `ONNX_MIN_PHOTOS` photos).
+    `loader`: which view of each photo the network sees (`served_input`; `train.views`);
+    `cache` must be that view's own.
     Returns (features[n, d] for the usable photos, those photos, skipped (photo, reason)).
     """
     if engine not in ENGINES:
@@ -271,12 +284,12 @@ def embed_photos(
             if engine == "onnx" or (engine == "auto" and many):
                 onnx_forward = _onnx_forward(backbone, cfg, Path(tmp))
             if onnx_forward is not None:
-                results = _lanes(pending, cfg, batch_size, onnx_forward, max(1, os.cpu_count() or 1))
+                results = _lanes(pending, cfg, batch_size, onnx_forward, max(1, os.cpu_count() or 1), loader)
             else:
                 forward = _torch_forward(backbone)
                 threads = max(workers, 2) if many else workers
                 results = ((idx, forward(batch), errors)
-                           for idx, batch, errors in decoded_batches(pending, cfg, batch_size, threads))
+                           for idx, batch, errors in decoded_batches(pending, cfg, batch_size, threads, loader))
             bar = tqdm(total=len(todo), desc="embedding photos", unit="img", disable=not progress)
             for local_idx, feats, errors in results:
                 for j, vec, err in zip(local_idx, feats, errors):

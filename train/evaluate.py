@@ -4,6 +4,10 @@ The photos take the officer's path (the bundle's preprocessing, `ModelRunner`, t
 temperature, the out-of-catalogue score and the bundle's own decision rule), so the
 report says what officers would be told: classification metrics, the share of each
 decision, and the release policy's effect on protected photos.
+A bundle fitted on every photo (`train.every_photo`) has seen the photos of every split:
+those photos are scored by its out-of-fold logits and out-of-catalogue scores (`oof.npz`,
+from models that never saw them), the others through the serving path, and the report
+says how many were which.
 Writes `report.md`, `report.json`, `confusion_<split>.png` and `reliability_<split>.png`.
 """
 from __future__ import annotations
@@ -24,6 +28,7 @@ from . import ood
 from .bundle import Bundle
 from .bundle_meta import DecisionShares
 from .decision_rule import DecisionKind
+from .every_photo import load_oof
 from .head import softmax
 from .metrics import Reliability, SplitMetrics, evaluate_probs, most_confused, reliability_bins
 from .release import ReleaseReport, release_report
@@ -42,6 +47,7 @@ class Evaluation:
     release: ReleaseReport
     skipped: list[tuple[str, str]]
     unknown_labels: list[str]
+    out_of_fold: int = 0  # photos the model was fitted on, scored by its out-of-fold logits
 
 
 def run_photos(runner: ModelRunner, photos: Sequence[Photo], batch_size: int = 32,
@@ -76,17 +82,28 @@ def evaluate(bundle_path: Path, data: Sequence[Path], split: str = "test", out: 
     photos = [p for p in photo_set.photos if p.label in labels and (split == "all" or p.split is Split(split))]
     if not photos:
         raise ValueError(f"no photos of the model's classes in the {split!r} split of {', '.join(map(str, data))}")
-    outputs, kept, skipped = run_photos(ModelRunner(bundle, backend), photos, progress=progress)
-    y = np.array([labels.index(p.label) for p in kept])
     meta = bundle.meta
-    probs = softmax(outputs.logits, meta.temperature)
-    scores = ood.scores(meta.ood_method, outputs.logits, outputs.features, outputs.imagenet_logits, meta.temperature,
-                        bundle.ood_reference())
+    oof = load_oof(bundle.path)
+    seen = [p for p in photos if oof is not None and p.sha256 in oof and oof.scores is not None]
+    unseen = [p for p in photos if p not in seen]
+    rows = oof.rows([p.sha256 for p in seen]) if seen else np.zeros(0, np.int64)
+    logits = [oof.logits[rows]] if seen else []
+    scores = [oof.scores[rows]] if seen else []
+    kept, skipped = list(seen), []
+    if unseen:
+        outputs, kept_unseen, skipped = run_photos(ModelRunner(bundle, backend), unseen, progress=progress)
+        logits.append(outputs.logits)
+        scores.append(ood.scores(meta.ood_method, outputs.logits, outputs.features, outputs.imagenet_logits,
+                                 meta.temperature, bundle.ood_reference()))
+        kept += kept_unseen
+    y = np.array([labels.index(p.label) for p in kept])
+    logits, scores = np.concatenate(logits), np.concatenate(scores)
+    probs = softmax(logits, meta.temperature)
     rule = meta.decision_rule()
     decided = rule.decide_many(probs, scores)
     shares = DecisionShares(n=len(y), **{kind.value: decided.share(kind) for kind in DecisionKind})
     result = Evaluation(split, evaluate_probs(probs, y, labels, meta.thresholds.identify), reliability_bins(probs, y),
-                        shares, release_report(probs, y, rule, scores), skipped, unknown)
+                        shares, release_report(probs, y, rule, scores), skipped, unknown, len(seen))
     if out is not None:
         write_report(bundle, result, Path(out))
     return result
@@ -100,6 +117,8 @@ def write_report(bundle: Bundle, ev: Evaluation, out: Path) -> Path:
     write_text_atomic(out / "report.json", json.dumps(to_json(ev), indent=1))
     lines = [f"# Evaluation of `{bundle.meta.version}` on the {ev.split} split", "",
              f"- photos: {m.n} (skipped {len(ev.skipped)}; classes not in the model: {ev.unknown_labels or 'none'})",
+             f"- {ev.out_of_fold} of them were photos the model was fitted on: scored by its out-of-fold logits "
+             "(heads that never saw them), the rest through the serving path",
              f"- top-1 {m.top1:.3f}, top-5 {m.top5:.3f}, macro-F1 {m.macro_f1:.3f}",
              f"- expected calibration error {m.ece:.3f}",
              f"- at threshold {m.threshold:.3f}: abstain {m.abstain_rate:.1%}, accuracy when answering {m.answered_accuracy:.3f}",

@@ -3,7 +3,10 @@
 The graph is exported for the bundle's fixed input size: TensorFlow-"same" padding
 becomes constants and is folded into the convolutions, so ONNX Runtime runs one
 unbroken chain of blocked-layout convolutions (bench/forward_floor.py, bench/RESULTS.md).
-torch is imported inside the export functions only: serving uses `fold_pads_in_model`.
+It also outputs the last feature map (`feature_map`: what global pooling reads), so the
+app draws class activation maps without torch (`serve.identify.heatmap`).
+torch is imported inside the export functions only: serving uses `fold_pads_in_model`
+and `add_feature_map_output`, which also mend bundles exported before either existed.
 """
 from __future__ import annotations
 
@@ -17,6 +20,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 OUTPUTS = ("logits", "features", "imagenet_logits")
+READY = ("wildlife_id.serving", "padding folded, feature_map output")  # metadata of a file needing no mending
+FEATURE_MAP = "feature_map"  # (n, channels, h, w): the last convolutional block, before global pooling
+POOLING = ("GlobalAveragePool",)
 TOLERANCE = 1e-4
 # Changed whenever the exported graph changes, so stored exports (train.backbone_store) are redone.
 EXPORT_VERSION = "2-static-same-padding"
@@ -249,7 +255,7 @@ def patch_onnx_head(src: Path, weight: np.ndarray, bias: np.ndarray, dst: Path) 
     session = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
     size = session.get_inputs()[0].shape[2]
     x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
-    logits, feats, _ = session.run(None, {"input": x})
+    logits, feats = session.run(["logits", "features"], {"input": x})
     want = feats @ weight.T + bias
     if logits.shape != want.shape or not np.allclose(logits, want, rtol=1e-4, atol=1e-3):
         log.warning("patched ONNX head disagrees with its features; exporting afresh")
@@ -257,15 +263,58 @@ def patch_onnx_head(src: Path, weight: np.ndarray, bias: np.ndarray, dst: Path) 
     return dst
 
 
+def add_feature_map_output(model) -> bool:
+    """Expose the tensor global pooling reads as the graph output `feature_map`.
+
+    `model` is an `onnx.ModelProto`, changed in place; True when the output was added (or
+    was there). False when `features` does not come from a pooling node (Flatten/Reshape/
+    Squeeze over GlobalAveragePool): the graph is left alone and no heat map is possible."""
+    import onnx
+
+    graph = model.graph
+    if any(o.name == FEATURE_MAP for o in graph.output):
+        return True
+    producer = {out: node for node in graph.node for out in node.output}
+    node = producer.get("features")
+    while node is not None and node.op_type in ("Flatten", "Reshape", "Squeeze", "Identity"):
+        node = producer.get(node.input[0])
+    if node is None or node.op_type not in POOLING:
+        return False
+    if FEATURE_MAP not in producer:
+        graph.node.append(onnx.helper.make_node("Identity", [node.input[0]], [FEATURE_MAP], name="feature_map_out"))
+    graph.output.append(onnx.helper.make_tensor_value_info(FEATURE_MAP, onnx.TensorProto.FLOAT,
+                                                           ["batch", None, None, None]))
+    return True
+
+
 def export_with_head(model, arch: str, input_size: int, dst: Path, base: Path | None = None) -> Path:
     """`model`'s ONNX file at `dst`: `base` (an earlier export of the same backbone) with this
     species head patched in and checked, when there is one and it patches; else a fresh
-    export (a `train.weights.StateDict` builds its network for that)."""
+    export (a `train.weights.StateDict` builds its network for that). Either way the file
+    also outputs the last feature map."""
+    import onnx
+
     from .weights import StateDict, to_numpy
 
-    if base is not None and Path(base).exists():
-        state = model.state_dict()
-        if patch_onnx_head(Path(base), to_numpy(state["head.weight"]), to_numpy(state["head.bias"]), dst):
-            return dst
-    network = model.module(arch) if isinstance(model, StateDict) else model
-    return export_onnx(network, input_size, dst)
+    state = model.state_dict()
+    patched = base is not None and Path(base).exists() and \
+        patch_onnx_head(Path(base), to_numpy(state["head.weight"]), to_numpy(state["head.bias"]), dst)
+    if not patched:
+        network = model.module(arch) if isinstance(model, StateDict) else model
+        export_onnx(network, input_size, dst)
+    exported = onnx.load(str(dst))
+    if add_feature_map_output(exported):
+        fold_pads_in_model(exported, input_size)  # a no-op for current exports
+        mark_ready(exported)
+    onnx.save(exported, str(dst))
+    return dst
+
+
+def mark_ready(model) -> None:
+    """Say in the file's metadata that it needs no mending (serving then never imports onnx)."""
+    key, value = READY
+    for prop in model.metadata_props:
+        if prop.key == key:
+            prop.value = value
+            return
+    model.metadata_props.add(key=key, value=value)

@@ -15,35 +15,35 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-import torch
 
+from species_data.atomic import atomic_write
 from species_data.dataset import Photo
 
 from .bundle import Bundle
 from .config import TrainingMode
 from .embeddings import EmbeddingCache, decoded_batches, preprocessing_tag
+from .weights import load_arrays, to_numpy
 
 Embedder = Callable[[np.ndarray], np.ndarray]  # (n, 3, S, S) float32 -> (n, d) features
 
 PACK = "_pack.npz"
 
 
-def backbone_digest(state: Mapping[str, torch.Tensor]) -> str:
+def backbone_digest(state: Mapping[str, Any]) -> str:
+    """A short digest of the backbone weights (torch tensors or numpy arrays)."""
     h = hashlib.sha256()
     for key in sorted(k for k in state if k.startswith("backbone.")):
         h.update(key.encode())
-        h.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+        h.update(to_numpy(state[key]).tobytes())
     return h.hexdigest()[:12]
 
 
-def backbone_id(bundle: Bundle, state: Mapping[str, torch.Tensor] | None = None) -> str:
+def backbone_id(bundle: Bundle, state: Mapping[str, Any] | None = None) -> str:
     """"package" for the frozen ImageNet backbone of head-mode bundles, else a digest of the weights.
 
     A bundle may name it in `training.backbone` (quick updates copy their base's)."""
@@ -53,11 +53,11 @@ def backbone_id(bundle: Bundle, state: Mapping[str, torch.Tensor] | None = None)
     if training.mode is TrainingMode.HEAD:
         return "package"
     if state is None:
-        state = bundle.state_dict()
+        state = load_arrays(bundle.weights_path)
     return f"sha-{backbone_digest(state)}"
 
 
-def cache_for(bundle: Bundle, data_dir: Path, state: Mapping[str, torch.Tensor] | None = None) -> EmbeddingCache:
+def cache_for(bundle: Bundle, data_dir: Path, state: Mapping[str, Any] | None = None) -> EmbeddingCache:
     ident = backbone_id(bundle, state)
     if ident == "package":
         return EmbeddingCache.for_backbone(Path(data_dir), bundle.meta.arch, bundle.meta.preprocessing)
@@ -79,12 +79,8 @@ def _write_pack(cache: EmbeddingCache, index: dict[str, int], packed: np.ndarray
     """Old pack + new vectors, written to a temp file and renamed (a lost race only costs speed)."""
     shas = list(index) + [s for s in extra if s not in index]
     rows = [packed[index[s]] for s in index] + [extra[s] for s in extra if s not in index]
-    cache.root.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache.root, suffix=".npz.tmp")
-    with os.fdopen(fd, "wb") as fh:
+    with atomic_write(cache.root / PACK, "wb", durable=False) as fh:  # a faster copy of the cache
         np.savez(fh, shas=np.array(shas), features=np.stack(rows).astype(np.float32))
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, cache.root / PACK)
 
 
 def cached_features(photos: Sequence[Photo], cache: EmbeddingCache) -> np.ndarray | None:
@@ -102,19 +98,21 @@ def cached_features(photos: Sequence[Photo], cache: EmbeddingCache) -> np.ndarra
     return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
 
 
-def embedder_for(bundle: Bundle, state: Mapping[str, torch.Tensor] | None = None, backend: str = "auto") -> Embedder:
+def embedder_for(bundle: Bundle, state: Mapping[str, Any] | None = None, backend: str = "auto") -> Embedder:
     """Backbone features with `bundle`'s own weights: its ONNX export if present, else torch."""
     if backend in ("auto", "onnx") and bundle.onnx_path.exists():
         from .runtime import ModelRunner
 
         runner = ModelRunner(bundle, "onnx")
         return lambda batch: runner.run(batch).features
+    import torch
+
     from .model import SpeciesClassifier
 
     if state is None:
         state = bundle.state_dict()
     model = SpeciesClassifier(bundle.meta.arch, state["head.weight"].shape[0])
-    model.load_state_dict(dict(state), strict=True)
+    model.load_state_dict({k: torch.as_tensor(to_numpy(v)) for k, v in state.items()}, strict=True)
     backbone = model.backbone.eval()
 
     @torch.inference_mode()

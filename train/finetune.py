@@ -50,7 +50,7 @@ from .bundle import Bundle, BundleMeta
 from .embeddings import EmbeddingCache, cache_key, embed_photos
 from .bundle_meta import Training
 from .config import TrainingConfig, TrainingMode
-from .fit import calibrate_and_measure, class_groups, finish_bundle, ood_photos, preprocessing_for
+from .fit import calibrate_and_measure, class_groups, photo_sides, finish_bundle, ood_photos, preprocessing_for
 from .head import class_weights, fit_head
 from .model import SpeciesClassifier
 from .preprocess import Preprocessing
@@ -354,7 +354,7 @@ def write_bundle(cfg: TrainingConfig, data: Data, trained: Trained, ctx: dist.Co
         groups=data.catalogue.groups, appendices=data.catalogue.appendices, lookalikes=data.catalogue.lookalikes,
         catalogue_version=data.catalogue.version, metrics=metrics, training=training,
         data_manifest=data.photo_set.manifest_hash(), counts=data.photo_set.counts(),
-        sources=data.photo_set.sources(),
+        sources=data.photo_set.sources(), photo_sides=photo_sides(photos),
     )
     return finish_bundle(cfg, meta, model, ref, photos)
 

@@ -20,6 +20,7 @@ import multiprocessing
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -29,10 +30,12 @@ from . import ood
 from .backbone import spec
 from .backbone_store import BackboneStore
 from .bundle import Bundle, BundleMeta, save_bundle
-from .bundle_meta import HoldoutResult, Metrics, OodReport, SourceHoldout, Training
+from .bundle_meta import HoldoutResult, Metrics, OodReport, PhotoSides, SourceHoldout, Training
 from .config import TrainingConfig, TrainingMode
 from .export import export_with_head
-from .calibrate import Split3, calibrate, decision_shares, operating_point
+from .calibrate import Split3, calibrate, decision_shares, group_precision, operating_point, scores_of
+from .crossval import HeadRecipe, assign_folds, default_recipe, duplicate_groups
+from .every_photo import OOF_FILE, calibrate_oof, cv_report, head_folds, oof_outputs, save_oof, take
 from .decision_rule import ClassGroups
 from .embeddings import EmbeddingCache, embed_photos
 from .head import fit_head, softmax
@@ -154,19 +157,41 @@ def calibrate_and_measure(model, feats: np.ndarray, y: np.ndarray, split: np.nda
     return cal, ref, metrics
 
 
+def calibrate_and_measure_oof(model, feats: np.ndarray, y: np.ndarray, split: np.ndarray, folds: np.ndarray,
+                              classes: ClassGroups, recipe: HeadRecipe, ood_folder: Path | None, embed_ood,
+                              init=None, methods=ood.METHODS):
+    """Steps 4-5 when the head learns from every photo (`train.every_photo`): calibrate on
+    out-of-fold outputs, report the validation and test photos' out-of-fold outputs (the
+    same photos as a split-trained model's, so the numbers compare) and every photo's.
+    Returns (calibration, reference of all photos, metrics, every photo's out-of-fold outputs)."""
+    imagenet = lambda f: outputs_from_features(model, f, None).imagenet_logits  # noqa: E731
+    tune, report_half = ood_photos(ood_folder)
+    ood_tune = ood_report = None
+    if tune:
+        f_ood, kept_ood, _ = embed_ood(tune + report_half)
+        is_tune = np.array([p in tune for p in kept_ood])
+        ood_tune = (f_ood[is_tune], imagenet(f_ood[is_tune]))
+        ood_report = (f_ood[~is_tune], imagenet(f_ood[~is_tune]))
+    fold_list = head_folds(feats, y, imagenet(feats), folds, len(classes.labels), recipe, ood_tune, ood_report, init)
+    cal = calibrate_oof(fold_list, classes, methods)
+    oof, report = oof_outputs(fold_list, cal)
+    va, te = (split == s.value for s in (Split.VAL, Split.TEST))
+    metrics = replace(measure(take(oof, va), take(oof, te), cal, classes, None, report),
+                      cv=cv_report(oof, cal, classes, int(folds.max()) + 1))
+    return cal, ood.OodReference.fit(feats, y, len(classes.labels)), metrics, oof
+
+
 def measure(val: Split3, test: Split3, cal, classes: ClassGroups, ref, ood_report: Split3 | None) -> Metrics:
     """Step 5 of every training mode and of the quick update: the calibrated model on
     validation and test, its decisions, what its release policy avoids and costs, and
     how it flags held-out out-of-catalogue photos."""
     labels = list(classes.labels)
     probs_test = softmax(test.logits, cal.temperature)
-    s_test = ood.scores(cal.ood_method, test.logits, test.features, test.imagenet_logits, cal.temperature, ref)
-    report = OodReport(cal.ood_method, dict(cal.ood_report["auroc_tune"]))
+    s_test = scores_of(test, cal, ref)
+    report = OodReport(cal.ood_method, dict(cal.ood_report["auroc_tune"]), flagged_tune=dict(cal.ood_report["flagged_tune"]))
     if ood_report is not None and len(ood_report.logits):
-        s_out = ood.scores(cal.ood_method, ood_report.logits, ood_report.features, ood_report.imagenet_logits,
-                           cal.temperature, ref)
         report = replace(report, report_photos=decision_shares(ood_report, cal, classes, ref),
-                         auroc_report=ood.auroc(s_test, s_out),
+                         auroc_report=ood.auroc(s_test, scores_of(ood_report, cal, ref)),
                          held_out_operating_point=operating_point(test, ood_report, cal, classes, ref))
     return Metrics(
         val=evaluate_probs(softmax(val.logits, cal.temperature), val.y, labels, cal.thresholds.identify),
@@ -176,6 +201,7 @@ def measure(val: Split3, test: Split3, cal, classes: ClassGroups, ref, ood_repor
         reliability_test=reliability_bins(probs_test, test.y),
         release_val=dict(cal.release),
         release_test=release_report(probs_test, test.y, cal.rule(classes), s_test),
+        group_precision_test=group_precision(test, cal, classes, ref),
     )
 
 
@@ -207,7 +233,9 @@ def fit(cfg: TrainingConfig) -> Bundle:
     t_embed = time.perf_counter() - t0
 
     tr, va = split == Split.TRAIN.value, split == Split.VAL.value
-    head = fit_head(feats[tr], y[tr], feats[va], y[va], len(labels))
+    recipe = default_recipe(labels)
+    head = recipe.fit(feats, y, len(labels)) if cfg.all_photos else fit_head(feats[tr], y[tr], feats[va], y[va],
+                                                                             len(labels))
     if not store.complete():  # the first fit over this backbone: convert and export it once
         store.save(network.get(), preprocessing.input_size)
     classifier = store.classifier(head.weight, head.bias)
@@ -216,8 +244,18 @@ def fit(cfg: TrainingConfig) -> Bundle:
         holdout = pool.submit(source_holdout, feats, y, photos, photo_set, head)
         embed_ood = lambda ood_list: embed_photos(ood_list, network.backbone, preprocessing, cache,  # noqa: E731
                                                   cfg.batch_size, cfg.workers, cfg.progress)
-        cal, ref, metrics = calibrate_and_measure(classifier, feats, y, split, class_groups(labels, snapshot),
-                                                  cfg.ood_data, embed_ood)
+        classes = class_groups(labels, snapshot)
+        writers, every = {}, {}
+        if cfg.all_photos:
+            twins = duplicate_groups(feats)
+            folds = assign_folds([p.sha256 for p in photos], twins, 0, cfg.folds)
+            cal, ref, metrics, oof = calibrate_and_measure_oof(classifier, feats, y, split, folds, classes, recipe,
+                                                               cfg.ood_data, embed_ood)
+            writers[OOF_FILE] = lambda path: save_oof(path, [p.sha256 for p in photos], folds, oof)
+            every = {"recipe": {"l2": recipe.l2, "balance": recipe.balance, "class_scale": list(recipe.class_scale)},
+                     "near_duplicate_groups": int(len(np.unique(twins)))}
+        else:
+            cal, ref, metrics = calibrate_and_measure(classifier, feats, y, split, classes, cfg.ood_data, embed_ood)
         t_total = time.perf_counter() - t0
         meta = BundleMeta(
             version=Path(cfg.out).name, arch=cfg.arch, labels=labels, preprocessing=preprocessing,
@@ -226,10 +264,29 @@ def fit(cfg: TrainingConfig) -> Bundle:
             catalogue_version=snapshot.version, metrics=metrics,
             training=Training(TrainingMode.HEAD, round(t_total, 1), config=cfg, l2=head.l2, ood_data=cfg.ood_data,
                               embedded_new=new_embeddings, skipped=tuple((str(p.path), r) for p, r in skipped),
-                              details={"seconds_embed": round(t_embed, 1)}),
+                              all_photos=cfg.all_photos, folds=cfg.folds if cfg.all_photos else None,
+                              details={"seconds_embed": round(t_embed, 1), **every}),
             data_manifest=photo_set.manifest_hash(), counts=photo_set.counts(), sources=photo_set.sources(),
+            photo_sides=photo_sides(photos),
         )
-        return finish_bundle(cfg, meta, classifier, ref, photos, store, {"source_holdout": holdout})
+        return finish_bundle(cfg, meta, classifier, ref, photos, store, {"source_holdout": holdout}, writers)
+
+
+def photo_sides(photos) -> PhotoSides | None:
+    """The short side of each photo, read from its header (no decoding; unreadable ones skipped)."""
+    from PIL import Image
+
+    sides = []
+    for p in photos:
+        try:
+            with Image.open(p.path) as image:
+                sides.append(min(image.size))
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue
+    if not sides:
+        return None
+    p10, median, p90 = (int(v) for v in np.percentile(sides, [10, 50, 90]))
+    return PhotoSides(len(sides), p10, median, p90)
 
 
 def write_manifest(photos, path: Path) -> Path:
@@ -244,15 +301,17 @@ def write_manifest(photos, path: Path) -> Path:
 
 
 def finish_bundle(cfg: TrainingConfig, meta: BundleMeta, model, ref, photos, store: BackboneStore | None = None,
-                  pending: dict[str, Future] | None = None) -> Bundle:
+                  pending: dict[str, Future] | None = None,
+                  writers: dict[str, Callable[[Path], Path]] | None = None) -> Bundle:
     """Plots, bundle, model card: the same ending for every training mode.
 
     `store`: patch the species head into its stored export instead of exporting `model`
     afresh. `pending`: metrics still being measured (on another thread) while the plots
-    are drawn; they are added to `meta.metrics` before the bundle is written."""
+    are drawn; they are added to `meta.metrics` before the bundle is written. `writers`:
+    more bundle files, each written by its function to the path it is given."""
     import tempfile
 
-    from .card import write_card
+    from .card import publish_card, write_card
     from .report import write_plots
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -260,9 +319,11 @@ def finish_bundle(cfg: TrainingConfig, meta: BundleMeta, model, ref, photos, sto
         files["manifest.json"] = write_manifest(photos, Path(tmp) / "manifest.json")
         files["model.onnx"] = export_with_head(model, meta.arch, meta.preprocessing.input_size,
                                                Path(tmp) / "model.onnx", store.onnx_path if store else None)
+        files.update({name: write(Path(tmp) / name) for name, write in (writers or {}).items()})
         if pending:
             meta.metrics = replace(meta.metrics, **{key: future.result() for key, future in pending.items()})
         bundle = save_bundle(cfg.out, meta, model, ref, extra_files=files, export_onnx=False)
+    write_card(bundle)
     if cfg.card_dir is not None:
-        write_card(bundle, cfg.card_dir)
+        publish_card(bundle, cfg.card_dir)
     return bundle

@@ -84,13 +84,16 @@ def class_weights(y: np.ndarray, classes: int, power: float = 0.5) -> np.ndarray
 def fit_head(
     x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, classes: int,
     l2_grid: tuple[float, ...] = (1e-2, 3e-3, 1e-3, 3e-4), max_iter: int = 150,
-    init: tuple[np.ndarray, np.ndarray] | None = None, early_stop: bool = True,
+    init: tuple[np.ndarray, np.ndarray] | None = None, early_stop: bool = True, balance: float = 0.5,
+    class_scale: np.ndarray | None = None,
 ) -> HeadFit:
     """Fit on train for each L2 strength (strongest first, each warm-starting the next),
     keep the one with the lowest validation NLL. `init`: a previous fit's standardised
     weights (`HeadFit.std_weight`, `std_bias`) to start from. `early_stop`: walk the grid
     only until the validation NLL rises (it is unimodal along the path in practice;
-    False fits every value)."""
+    False fits every value). `balance`: class weights ~ count^-balance (0.5: square-root
+    balancing of rare classes, 0: none). `class_scale`: per-class factors on those weights
+    (cost-sensitive fitting: errors on a class with factor 2 cost twice as much)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=FIT_THREADS):
@@ -98,7 +101,10 @@ def fit_head(
         std = x_train.std(0).astype(np.float64) + 1e-6
         xs = ((x_train - mean) / std).astype(np.float32)
         xs_t = np.ascontiguousarray(xs.T)
-        sw = class_weights(y_train, classes)
+        sw = class_weights(y_train, classes, balance)
+        if class_scale is not None:
+            sw = sw * np.asarray(class_scale, np.float64)[y_train]
+            sw = sw / sw.mean()
         xv = ((x_val - mean) / std).astype(np.float32) if len(x_val) else None
         best: tuple[float, float, np.ndarray, np.ndarray] | None = None
         grid = l2_grid if xv is not None else (l2_grid[len(l2_grid) // 2],)

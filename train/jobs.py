@@ -31,6 +31,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from species_data.atomic import write_text_atomic
 from species_data.dataset import Photo
 
 LOG_TAIL = 4000  # characters of log returned with a status
@@ -135,9 +136,7 @@ class JobManager:
         return self.root / f"{job_id}.rc"
 
     def _save(self, job: Job) -> Job:
-        tmp = self._state(job.id).with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(job.to_json(), indent=1))
-        os.replace(tmp, self._state(job.id))
+        write_text_atomic(self._state(job.id), json.dumps(job.to_json(), indent=1))
         return job
 
     @contextmanager
@@ -291,9 +290,7 @@ def _wrapper(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     rc = child.wait()
-    tmp = args.rc_file.with_suffix(".tmp")
-    tmp.write_text(str(rc))
-    os.replace(tmp, args.rc_file)
+    write_text_atomic(args.rc_file, str(rc))
     return 0
 
 

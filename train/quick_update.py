@@ -9,7 +9,8 @@ update on a fresh data folder reads them all - see `train.update_estimate`):
      from the weight package; cached vectors come from one pack file);
   3. refit the linear head warm-started from the base head (new classes start at 0);
   4. calibrate on validation, measure on the same frozen test split; a new class is
-     measured on its own held-out (val + test) photos;
+     measured on its own held-out (val + test) photos, and, with fewer than 10 test photos,
+     by k-fold cross-validation over all its photos (`train.class_cv`);
   5. write `models/<version>` with `parent` = the base version. The ONNX export of
      the base is reused with the new head patched in and checked against its own
      feature output, so the bundle stays complete without a re-export.
@@ -36,12 +37,17 @@ from .bundle import Bundle, BundleMeta, save_bundle
 from .bundle_meta import NewClassReport, Training
 from .config import TrainingMode
 from .calibrate import calibrate
+from .class_cv import MIN_TEST_PHOTOS, ClassRecall, kfold_class_recall
+from .crossval import FOLDS, assign_folds, default_recipe, duplicate_groups
+from .every_photo import OOF_FILE, save_oof, take
+from .selection import wilson
 from .features import backbone_id, cache_for, embedder_for, features_of
-from .fit import class_groups, measure, ood_photos, outputs_from_features, write_manifest
+from .fit import (calibrate_and_measure_oof, class_groups, measure, ood_photos, outputs_from_features, photo_sides,
+                  write_manifest)
 from .snapshot import catalogue_snapshot
 from .export import export_with_head
 from .head import fit_head, softmax
-from .weights import StateDict
+from .weights import StateDict, load_arrays, to_numpy
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +138,7 @@ def next_version(models_dir: Path, prefix: str = "v") -> str:
 def warm_start(state, base_labels: Sequence[str], labels: Sequence[str],
                x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The base head in the standardised space `fit_head` will use; new classes start at 0."""
-    w_old, b_old = state["head.weight"].double().numpy(), state["head.bias"].double().numpy()
+    w_old, b_old = (to_numpy(state[k]).astype(np.float64) for k in ("head.weight", "head.bias"))
     w = np.zeros((len(labels), w_old.shape[1]))
     b = np.zeros(len(labels))
     for i, label in enumerate(labels):
@@ -175,7 +181,7 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
     dropped = tuple(l for l in base_labels if l not in present)
     snapshot = catalogue_snapshot(labels, cfg.catalogue_dirs)
     classes = class_groups(labels, snapshot)
-    state = base.state_dict()
+    state = load_arrays(base.weights_path)  # numpy: an update of cached photos never loads torch
     cache = cache_for(base, cfg.data_dir, state)
     preprocessing = base.meta.preprocessing
     embedders: list = []
@@ -210,24 +216,42 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
     lap("embed")
 
     tick(0.6, "fit")
+    every = base.meta.training.all_photos  # the base learnt from every photo: so does this one
+    fit_rows = np.ones(len(y), bool) if every else tr
     l2_grid = cfg.l2_grid or (base.meta.training.l2 or 1e-2,)
-    init = warm_start(state, base_labels, labels, feats[tr])
-    head = fit_head(feats[tr], y[tr], feats[va], y[va], len(labels), l2_grid=l2_grid, max_iter=cfg.max_iter,
-                    init=init)
+    init = warm_start(state, base_labels, labels, feats[fit_rows])
+    recipe = replace(default_recipe(labels), l2=l2_grid[0], max_iter=cfg.max_iter)
+    head = (recipe.fit(feats, y, len(labels), init=init) if every else
+            fit_head(feats[tr], y[tr], feats[va], y[va], len(labels), l2_grid=l2_grid, max_iter=cfg.max_iter,
+                     init=init))
     model = StateDict.with_head(state, head.weight, head.bias)
     lap("fit")
 
     tick(0.75, "calibrate")
-    ref = ood.OodReference.fit(feats[tr], y[tr], len(labels))
-    outputs = lambda f, truth: outputs_from_features(model, f, truth)  # noqa: E731
-    ood_tune = outputs(f_ood[is_tune], None) if f_ood is not None else None
-    ood_report = outputs(f_ood[~is_tune], None) if f_ood is not None else None
-    val, test = outputs(feats[va], y[va]), outputs(feats[te], y[te])
     methods = (base.meta.ood_method,) if cfg.ood_methods == "base" else tuple(cfg.ood_methods)
-    cal = calibrate(val, classes, ref, ood_tune, methods)
-    metrics = measure(val, test, cal, classes, ref, ood_report)
-    metrics = replace(metrics, new_classes=_new_class_report(new_classes, labels, y, split, val, test,
-                                                             cal.temperature))
+    writers = {}
+    if every:
+        folds = assign_folds([p.sha256 for p in photos], duplicate_groups(feats), 0, base.meta.training.folds or FOLDS)
+        embed_ood = lambda _: (f_ood, kept_ood, [])  # noqa: E731 (the same photos, embedded above)
+        cal, ref, metrics, oof = calibrate_and_measure_oof(model, feats, y, split, folds, classes, recipe,
+                                                           Path(folder) if tune else None, embed_ood, init, methods)
+        writers[OOF_FILE] = lambda path: save_oof(path, [p.sha256 for p in photos], folds, oof)
+        val, test = take(oof, va), take(oof, te)
+    else:
+        ref = ood.OodReference.fit(feats[tr], y[tr], len(labels))
+        outputs = lambda f, truth: outputs_from_features(model, f, truth)  # noqa: E731
+        ood_tune = outputs(f_ood[is_tune], None) if f_ood is not None else None
+        ood_report = outputs(f_ood[~is_tune], None) if f_ood is not None else None
+        val, test = outputs(feats[va], y[va]), outputs(feats[te], y[te])
+        cal = calibrate(val, classes, ref, ood_tune, methods)
+        metrics = measure(val, test, cal, classes, ref, ood_report)
+    new_reports = _new_class_report(new_classes, labels, y, split, val, test, cal.temperature)
+    for label, report in new_reports.items():  # too few test photos to tell: every photo tested once
+        if report.test < MIN_TEST_PHOTOS:
+            kfold = (_oof_class_recall(oof, label, labels, folds) if every else  # out-of-fold answers already do
+                     kfold_class_recall(feats, y, [p.sha256 for p in photos], tr, label, labels, recipe))
+            new_reports[label] = replace(report, kfold=kfold)
+    metrics = replace(metrics, new_classes=new_reports)
     lap("calibrate")
 
     tick(0.85, "write")
@@ -243,20 +267,31 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
             TrainingMode.QUICK_UPDATE, round(time.perf_counter() - clock["start"], 1), l2=head.l2,
             base=base.meta.version, backbone=backbone_id(base, state), ood_data=Path(folder) if folder else None,
             embedded_new=embedded_new, skipped=tuple((str(p.path), r) for p, r in skipped),
+            all_photos=every, folds=int(folds.max()) + 1 if every else None,
             details={"base_mode": base.meta.training.mode.value, "added": merged.added, "removed": merged.removed,
                      "relabelled": merged.relabelled, "new_classes": list(new_classes),
                      "dropped_classes": list(dropped), "seconds": seconds,
                      "catalogue_dirs": [str(d) for d in cfg.catalogue_dirs]}),
         data_manifest=photo_set.manifest_hash(), counts=photo_set.counts(), sources=photo_set.sources(),
-        parent=base.meta.version,
+        parent=base.meta.version, photo_sides=photo_sides(photos),
     )
-    bundle, plots = _write(cfg, base, meta, model, ref, photos)
+    bundle, plots = _write(cfg, base, meta, model, ref, photos, writers)
     lap("write")
     seconds["write"] = round(clock["write"] - clock["calibrate"], 2)
     seconds["total"] = round(clock["write"] - clock["start"], 2)
     tick(1.0, "done")
     return QuickUpdate(bundle, new_classes, dropped, merged.added, merged.removed, merged.relabelled,
                        embedded_new, tuple((str(p.path), r) for p, r in skipped), seconds, plots)
+
+
+def _oof_class_recall(oof, label: str, labels, folds: np.ndarray) -> ClassRecall:
+    """A class's recall over all its photos from out-of-fold answers (a k-fold recall)."""
+    c = list(labels).index(label)
+    rows = oof.y == c
+    hits = int(np.sum(oof.logits[rows].argmax(1) == c))
+    low, high = wilson(hits, int(rows.sum()))
+    return ClassRecall(label, int(rows.sum()), hits, int(len(np.unique(folds[rows]))), hits / max(int(rows.sum()), 1),
+                       low, high)
 
 
 def _new_class_report(new_classes, labels, y, split, val, test, temperature) -> dict[str, NewClassReport]:
@@ -274,9 +309,9 @@ def _new_class_report(new_classes, labels, y, split, val, test, temperature) -> 
     return out
 
 
-def _write(cfg: QuickUpdateConfig, base: Bundle, meta: BundleMeta, model, ref,
-           photos) -> tuple[Bundle, threading.Thread | None]:
-    from .card import write_card
+def _write(cfg: QuickUpdateConfig, base: Bundle, meta: BundleMeta, model, ref, photos,
+           writers=None) -> tuple[Bundle, threading.Thread | None]:
+    from .card import publish_card, write_card
 
     with tempfile.TemporaryDirectory() as tmp:
         files: dict[str, Path] = {}
@@ -288,9 +323,11 @@ def _write(cfg: QuickUpdateConfig, base: Bundle, meta: BundleMeta, model, ref,
         base_onnx = base.onnx_path if base.onnx_path.exists() else None
         files["model.onnx"] = export_with_head(model, meta.arch, meta.preprocessing.input_size,
                                                Path(tmp) / "model.onnx", base_onnx)
+        files.update({name: write(Path(tmp) / name) for name, write in (writers or {}).items()})
         bundle = save_bundle(cfg.out, meta, model, ref, extra_files=files, export_onnx=False)
+    write_card(bundle)
     if cfg.card_dir is not None:
-        write_card(bundle, cfg.card_dir)
+        publish_card(bundle, cfg.card_dir)
     thread = None
     if cfg.plots == "background":
         thread = threading.Thread(target=add_plots, args=(bundle,), name=f"plots-{meta.version}")

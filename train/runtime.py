@@ -16,6 +16,9 @@ from .bundle import Bundle
 log = logging.getLogger(__name__)
 
 
+OUTPUTS = ("logits", "features", "imagenet_logits")
+
+
 @dataclass(frozen=True)
 class Outputs:
     logits: np.ndarray  # (n, classes), before temperature
@@ -23,21 +26,27 @@ class Outputs:
     imagenet_logits: np.ndarray  # (n, 1000)
 
 
-def _onnx_source(bundle: Bundle) -> str | bytes:
-    """The bundle's ONNX file, or, for a bundle exported before padding was folded into the
-    convolutions (`train.export.fold_pads_in_model`), the same graph with it folded now."""
+def _mended(bundle: Bundle) -> str | bytes:
+    """For a bundle exported before padding was folded into the convolutions
+    (`train.export.fold_pads_in_model`) or before it output its last feature map
+    (`train.export.add_feature_map_output`): the same graph mended now, in memory.
+    (Current exports say in their metadata that they need neither: `train.export.READY`.)"""
     path = bundle.onnx_path
     try:
         import onnx
 
-        from .export import fold_pads_in_model
+        from .export import FEATURE_MAP, add_feature_map_output, fold_pads_in_model
 
         model = onnx.load(str(path))
+        changed = False
         if any(node.op_type == "Pad" for node in model.graph.node):
-            if fold_pads_in_model(model, bundle.meta.preprocessing.input_size):
-                return model.SerializeToString()
-    except Exception as err:  # noqa: BLE001 - the file as it is still runs, only slower
-        log.warning("running %s unchanged: padding could not be folded (%s)", path, err)
+            changed = fold_pads_in_model(model, bundle.meta.preprocessing.input_size) > 0
+        if not any(o.name == FEATURE_MAP for o in model.graph.output):
+            changed = add_feature_map_output(model) or changed
+        if changed:
+            return model.SerializeToString()
+    except Exception as err:  # noqa: BLE001 - the file as it is still runs, only slower / without heat maps
+        log.warning("running %s unchanged: it could not be mended (%s)", path, err)
     return str(path)
 
 
@@ -71,8 +80,14 @@ class ModelRunner:
         if backend == "onnx":
             import onnxruntime as ort
 
-            self._session = ort.InferenceSession(_onnx_source(bundle), session_options(self.threads),
-                                                 providers=["CPUExecutionProvider"])
+            from .export import READY
+
+            options, providers = session_options(self.threads), ["CPUExecutionProvider"]
+            self._session = ort.InferenceSession(str(bundle.onnx_path), options, providers=providers)
+            ready = self._session.get_modelmeta().custom_metadata_map.get(READY[0]) == READY[1]
+            if not ready or "feature_map" not in {o.name for o in self._session.get_outputs()}:
+                self._session = ort.InferenceSession(_mended(bundle), options, providers=providers)
+            self.has_feature_map = "feature_map" in {o.name for o in self._session.get_outputs()}
         else:
             import torch
 
@@ -84,10 +99,20 @@ class ModelRunner:
         if batch.ndim != 4:
             raise ValueError(f"expected a (n, 3, S, S) batch, got shape {batch.shape}")
         if self.backend == "onnx":
-            logits, feats, imagenet = self._session.run(None, {"input": np.ascontiguousarray(batch, np.float32)})
+            logits, feats, imagenet = self._session.run(list(OUTPUTS),
+                                                        {"input": np.ascontiguousarray(batch, np.float32)})
         else:
             torch = self._torch
             with torch.inference_mode():
                 x = torch.from_numpy(np.ascontiguousarray(batch, np.float32))
                 logits, feats, imagenet = (t.numpy() for t in self._model.forward_all(x))
         return Outputs(logits, feats, imagenet)
+
+    def logits_and_feature_map(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(logits (n, classes), last feature map (n, channels, h, w)) from the ONNX graph."""
+        if self.backend != "onnx" or not self.has_feature_map:
+            raise ValueError(f"{self.bundle.path}: this model gives no feature map (no ONNX export whose pooled "
+                             "features come from global average pooling); heat maps need one: re-export the "
+                             "bundle with `python -m train fit`")
+        logits, fmap = self._session.run(["logits", "feature_map"], {"input": np.ascontiguousarray(batch, np.float32)})
+        return logits, fmap

@@ -27,16 +27,15 @@ import argparse
 import json
 import os
 import re
-import stat
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
+from species_data.atomic import write_text_atomic
 from species_data.images import ImageSource
-from species_data.zipimport import ZipImportError, is_zip_bytes, iter_zip_images
+from species_data.zipimport import ZipImportError, is_zip, iter_zip_images
 
 from serve.csv_safe import csv_text
 
@@ -81,18 +80,6 @@ def display(path: str | Path) -> str:
     return re.sub(r"[\x00-\x1f\x7f]", "?", text)
 
 
-def _is_zip(path: Path) -> bool:
-    if path.suffix.lower() == ".zip":
-        return True
-    try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            return False  # never open a pipe or a device to sniff it
-        with open(path, "rb") as fh:
-            return is_zip_bytes(fh.read(4))
-    except OSError:
-        return False
-
-
 def walk(paths: Sequence[str | Path]) -> list[Path | Row]:
     """Files to read, in order; a PATH that does not exist becomes an error row."""
     found: list[Path | Row] = []
@@ -117,7 +104,7 @@ def items(found: Iterable[Path | Row]) -> Iterator[Item]:
     for entry in found:
         if isinstance(entry, Row):
             yield entry
-        elif _is_zip(entry):
+        elif is_zip(entry):
             yield from _archive_items(entry)
         else:
             yield Photo(display(entry), entry)
@@ -234,18 +221,6 @@ def to_json(rows: Sequence[Row]) -> str:
                        for r in rows], ensure_ascii=False, indent=1) + "\n"
 
 
-def write_atomic(out: Path, text: str, encoding: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}-", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m serve.predict",
                                 description="Identify photos, folders and zip archives; one result row per file.")
@@ -296,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        write_atomic(Path(args.out), text, "utf-8-sig" if fmt == "csv" else "utf-8")
+        write_text_atomic(Path(args.out), text, "utf-8-sig" if fmt == "csv" else "utf-8", newline="")
     counts = Counter(r.decision or "error" for r in rows)
     read = len(rows) - counts["error"]
     print(f"{len(rows)} files: {counts['identified']} identified, {counts['group']} group only, "

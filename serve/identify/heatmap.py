@@ -1,19 +1,23 @@
-"""Grad-CAM heat maps: which part of the photo made the model name a class.
+"""Heat maps: which part of the photo made the model name a class, without torch.
 
-    mapper = HeatMapper.for_bundle(predictor.bundle)
+    mapper = HeatMapper.for_predictor(predictor)
     heat = mapper.explain("photo.jpg")            # top class; or class_id="tiger"
     heat.overlay()                                 # PIL image for the screen
 
-Grad-CAM (Selvaraju et al., 2017) weights the feature maps of one convolutional layer
-by the gradient of the class score, averaged over space, and keeps the positive part.
-The layer is the last convolutional block before global pooling (`backbone.bn2`, the
-output of `conv_head` after its batch norm and activation: 7x7 cells for a 224 px
-input): the last place the network still knows *where* things are. An earlier layer
-gives a sharper but different map, mostly edges, not what the class score used.
+Class activation mapping (CAM, Zhou et al., 2016): the species head's weights for one
+class applied to the last feature map, the one global average pooling reads (7x7 cells
+for a 224 px input: the last place the network still knows *where* things are). The
+model's ONNX graph outputs that map (`train.export.add_feature_map_output`; bundles
+exported before it are mended when loaded), so one forward in ONNX Runtime gives it.
+
+Why this equals Grad-CAM (Selvaraju et al., 2017) at that layer: the class score is
+y_c = sum_k W_ck * mean_ij A_k(i, j) + b_c, so its gradient with respect to A_k(i, j) is
+W_ck / (h w) at every cell, Grad-CAM's channel weights are W_ck / (h w), and its map
+ReLU(sum_k W_ck A_k) / (h w) is the CAM map up to a constant factor, which the
+normalisation to [0, 1] removes. tests/test_heatmap.py checks it against torch Grad-CAM.
 
 The map covers the centre crop the model saw (the bundle's preprocessing), so the
-overlay is drawn on that crop, not on the full photo. Uses the bundle's torch weights
-(ONNX Runtime cannot give gradients); one map at a time per model (a lock).
+overlay is drawn on that crop, not on the full photo.
 """
 from __future__ import annotations
 
@@ -25,62 +29,32 @@ import numpy as np
 from PIL import Image
 
 from species_data.images import ImageSource, decode_image
-from train.bundle import Bundle
 from train.preprocess import centre_crop_resize, normalise
-
-TARGET_LAYERS = ("bn2", "conv_head")  # preferred first
-
-
-def target_layer(model):
-    """The layer Grad-CAM reads: the backbone's last conv block output before pooling."""
-    from torch import nn
-
-    backbone = getattr(model, "backbone", model)
-    for name in TARGET_LAYERS:
-        layer = getattr(backbone, name, None)
-        if isinstance(layer, nn.Module) and not isinstance(layer, nn.Identity):
-            return layer
-    raise ValueError(f"{type(backbone).__name__} has no {' or '.join(TARGET_LAYERS)} layer; "
-                     "pass the last convolutional layer before pooling to GradCam explicitly")
+from train.weights import load_arrays
 
 
-class GradCam:
-    """Grad-CAM for one layer of a classifier whose forward returns class logits."""
+def _bilinear_matrix(out: int, size: int) -> np.ndarray:
+    """(out, size) weights of bilinear resampling with half-pixel centres (align_corners=False,
+    as torch's `interpolate` and Grad-CAM implementations upsample)."""
+    src = np.clip((np.arange(out) + 0.5) * size / out - 0.5, 0, size - 1)
+    lo = np.floor(src).astype(int)
+    hi = np.minimum(lo + 1, size - 1)
+    frac = src - lo
+    m = np.zeros((out, size))
+    m[np.arange(out), lo] += 1 - frac
+    m[np.arange(out), hi] += frac
+    return m
 
-    def __init__(self, model, layer) -> None:
-        self.model = model.eval()
-        self.layer = layer
 
-    def logits_and_cam(self, x, class_index: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """x: (1, 3, S, S) tensor -> (logits (classes,), cam (S, S) in [0, 1])."""
-        import torch
-        import torch.nn.functional as F
+def class_activation_map(feature_map: np.ndarray, class_weights: np.ndarray, size: int) -> np.ndarray:
+    """CAM of one class: ReLU(sum_k w_k A_k) upsampled to (size, size), scaled to [0, 1].
 
-        captured = {}
-
-        def keep(_module, _inputs, output):
-            captured["act"] = output
-
-        handle = self.layer.register_forward_hook(keep)
-        try:
-            with torch.enable_grad():
-                logits = self.model(x)
-                index = int(logits[0].argmax()) if class_index is None else int(class_index)
-                if not 0 <= index < logits.shape[1]:
-                    raise ValueError(f"class index {index} is outside 0..{logits.shape[1] - 1}")
-                act = captured["act"]
-                (grad,) = torch.autograd.grad(logits[0, index], act)
-        finally:
-            handle.remove()
-        weights = grad.mean(dim=(2, 3), keepdim=True)
-        cam = torch.relu((weights * act.detach()).sum(dim=1, keepdim=True))
-        cam = F.interpolate(cam, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)
-        cam = cam[0, 0].numpy()
-        peak = float(cam.max())
-        return logits[0].detach().numpy(), (cam / peak if peak > 0 else cam)
-
-    def __call__(self, x, class_index: int | None = None) -> np.ndarray:
-        return self.logits_and_cam(x, class_index)[1]
+    feature_map: (channels, h, w); class_weights: (channels,) the head's row for the class."""
+    cam = np.maximum(np.tensordot(class_weights.astype(np.float64), feature_map.astype(np.float64), axes=1), 0)
+    h, w = cam.shape
+    cam = _bilinear_matrix(size, h) @ cam @ _bilinear_matrix(size, w).T
+    peak = float(cam.max())
+    return (cam / peak if peak > 0 else cam).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -101,28 +75,25 @@ class HeatMap:
 
 
 class HeatMapper:
-    """Grad-CAM for a model bundle; thread-safe (one map at a time)."""
+    """Class activation maps for a predictor's model (its ONNX session, its head weights)."""
 
     _cache: dict[str, "HeatMapper"] = {}
     _cache_lock = threading.Lock()
 
-    def __init__(self, bundle: Bundle, layer_name: str | None = None) -> None:
-        self.bundle = bundle
-        self.labels = list(bundle.meta.labels)
-        self.model = bundle.build_model()
-        layer = target_layer(self.model) if layer_name is None else \
-            self.model.get_submodule(layer_name)
-        self.gradcam = GradCam(self.model, layer)
-        self._lock = threading.Lock()
+    def __init__(self, predictor) -> None:
+        self.predictor = predictor
+        self.bundle = predictor.bundle
+        self.labels = list(self.bundle.meta.labels)
+        self.weights = load_arrays(self.bundle.weights_path)["head.weight"].astype(np.float32)
 
     @classmethod
-    def for_bundle(cls, bundle: Bundle) -> "HeatMapper":
-        """One mapper per bundle folder (the model is loaded once; old ones are dropped)."""
-        key = str(Path(bundle.path).resolve())
+    def for_predictor(cls, predictor) -> "HeatMapper":
+        """One mapper per bundle folder (the head is read once; old ones are dropped)."""
+        key = str(Path(predictor.bundle.path).resolve())
         with cls._cache_lock:
             mapper = cls._cache.get(key)
-            if mapper is None:
-                mapper = cls(bundle)
+            if mapper is None or mapper.predictor is not predictor:
+                mapper = cls(predictor)
                 cls._cache.clear()
                 cls._cache[key] = mapper
             return mapper
@@ -132,17 +103,13 @@ class HeatMapper:
         crop = centre_crop_resize(decode_image(source, name=name, min_side=cfg.resize_size).image, cfg)
         return normalise(np.asarray(crop), cfg), crop
 
-    def explain(self, source: ImageSource, class_id: str | None = None,
-                name: str | None = None) -> HeatMap:
+    def explain(self, source: ImageSource, class_id: str | None = None, name: str | None = None) -> HeatMap:
         """The heat map for `class_id` (default: the model's top class)."""
-        import torch
-
         if class_id is not None and class_id not in self.labels:
             raise ValueError(f"class {class_id!r} is not one the model knows; "
                              f"choose one of {', '.join(self.labels)}")
         array, crop = self.prepare(source, name)
-        index = None if class_id is None else self.labels.index(class_id)
-        with self._lock:
-            logits, cam = self.gradcam.logits_and_cam(torch.from_numpy(array[None]), index)
-        chosen = self.labels[int(np.argmax(logits))] if class_id is None else class_id
-        return HeatMap(chosen, cam, crop)
+        logits, fmap = self.predictor.logits_and_feature_map(array[None])
+        index = int(np.argmax(logits[0])) if class_id is None else self.labels.index(class_id)
+        cam = class_activation_map(fmap[0], self.weights[index], array.shape[-1])
+        return HeatMap(self.labels[index], cam, crop)

@@ -95,6 +95,11 @@ class Predictor:
         with self._lock:
             return self.runner.run(batch)
 
+    def logits_and_feature_map(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(logits, last feature map) for heat maps, on the same session as `forward`."""
+        with self._lock:
+            return self.runner.logits_and_feature_map(batch)
+
     def _identifications(self, outputs: Outputs, decoded: Sequence[DecodedImage], names: Sequence[str]):
         meta = self.bundle.meta
         probs = softmax(outputs.logits.astype(np.float64), meta.temperature)

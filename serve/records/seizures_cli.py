@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from species_data import PACKAGED_DIR, load_catalogue
-from species_data.catalogue_write import atomic_write_text
+from species_data.atomic import write_text_atomic
 
 from serve.records.errors import RecordError
 from serve.records.export import cases_csv, cases_json
@@ -61,7 +61,7 @@ def export(args: argparse.Namespace) -> int:
         cases = store.list_cases(officer=args.officer, country=country, seized_from=seized_from,
                                  seized_to=seized_to, limit=None)
         text = cases_csv(cases, group_of) if args.format == "csv" else cases_json(cases, group_of)
-        atomic_write_text(args.out, text)
+        write_text_atomic(args.out, text)
         store.audit("cli", "seizures.export", {
             "format": args.format, "cases": len(cases), "file": args.out.name,
             "from": args.seized_from, "to": args.seized_to, "country": country,

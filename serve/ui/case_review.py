@@ -17,12 +17,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from species_data.photo_store import sniff_ext
+from species_data.ingest import admit
 
 from serve.i18n import t
+from serve.photo_intake import Provenance, recorder
 from serve.records.auth import Permission
 from serve.records.case_schema import PhotoReview
-from serve.records.errors import AlreadyExists
 from serve.ui.case_edit import parse_case_id
 from serve.ui.common import enter, error, namer, thumbnail, user_errors
 from serve.ui.trainer_views import verdict_text
@@ -69,18 +69,13 @@ class CaseReviewHandlers:
         if path is None:
             raise error(lang, "seizures.review.missing", sha=sha[:12])
         data = Path(path).read_bytes()
-        verdict = self.gate().admit(f"case-{case.id}-{sha[:12]}", data, entry)
         c = case.confirmation
-        provenance = f"case {case.id}, confirmed by {c.confirmed_by}, method {c.method.value}"
+        provenance = Provenance(user.name, f"case {case.id}", LICENCE,
+                                f"case {case.id}, confirmed by {c.confirmed_by}, method {c.method.value}")
+        # the upload's own path: quality gate, photo store, record (False when someone got there first)
+        (verdict,) = admit([(f"case-{case.id}-{sha[:12]}", data)], entry, self.gate(), self.ctx.photos,
+                           recorder(self.ctx.store, entry, provenance))
         accepted = verdict.accepted
-        if accepted:
-            try:
-                self.ctx.store.add_photo(
-                    sha256=sha, class_id=entry, ext=sniff_ext(data) or "jpg", width=verdict.width,
-                    height=verdict.height, phash=verdict.phash, uploader=user.name,
-                    source=f"case {case.id}", licence=LICENCE, credit=provenance)
-            except AlreadyExists:  # another trainer, or an upload, got there first
-                accepted = False
         why = "" if accepted else verdict_text(verdict.code.value, verdict.message_params(), lang)
         with user_errors(lang):
             self.ctx.store.review_photo(

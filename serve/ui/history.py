@@ -18,11 +18,14 @@ import gradio as gr
 from serve.records.auth import Permission, can
 from serve.records.export import cases_csv, cases_json
 from serve.i18n import t
+from serve.identify.decisions import DecisionKind
 from serve.records.schema import CaseAction
 from serve.records.seizure import ConfirmationMethod, outcome
 from serve.ui.case_edit import CaseEditHandlers
 from serve.ui.common import Texts, enter, error, namer, option_list, user_errors
 from serve.ui.seizure_form import build_seizure_inputs, catalogue_choices
+
+DECISION_KINDS = {kind.value for kind in DecisionKind}  # what a case may record, all named
 
 COLUMNS = ("app.history.col.id", "app.history.col.date", "app.history.col.officer",
            "app.history.col.shipment", "app.history.col.action", "seizures.history.col.commodity",
@@ -98,7 +101,7 @@ class HistoryHandlers:
                  t(f"app.case.action.{c.action.value}", lang),
                  name_of(c.seizure.commodity) if c.seizure.commodity else "", name_of(c.label),
                  t(f"app.identify.result.{c.decision}", lang)
-                 if c.decision in ("identified", "group", "unknown") else c.decision,
+                 if c.decision in DECISION_KINDS else c.decision,
                  name_of(c.confirmation.entry) if c.confirmation else "", differs(c),
                  c.model_version, c.note] for c in cases]
         headers = [t(k, lang) for k in COLUMNS]

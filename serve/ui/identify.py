@@ -257,7 +257,7 @@ class IdentifyHandlers:
             return gr.update(value=None, visible=False)
         ident, path = found
         with user_errors(lang):
-            mapper = HeatMapper.for_bundle(self.ctx.predictor().bundle)
+            mapper = HeatMapper.for_predictor(self.ctx.predictor())
             label = ident.decision.label or ident.top[0][0]
             image = mapper.explain(path, class_id=label, name=ident.name).overlay(size=448)
         name = namer(self.ctx.catalogue(), lang)(label)

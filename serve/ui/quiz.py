@@ -211,7 +211,7 @@ class QuizHandlers:
             card_md = card_markdown(entry, catalogue, lang) if entry else ""
             heat_img = None
             if want_heat:
-                mapper = HeatMapper.for_bundle(self.ctx.predictor().bundle)
+                mapper = HeatMapper.for_predictor(self.ctx.predictor())
                 target = q.class_id if q.class_id in mapper.labels else None
                 heat_img = mapper.explain(service.photo_path(q.photo_id), class_id=target
                                           ).overlay(size=PHOTO_SIDE)

@@ -157,6 +157,16 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
                 rollback_reason = lab(gr.Textbox(scale=3), "rollback_reason")
                 rollback_btn = btn("rollback", variant="stop", scale=1)
             rollback_status = gr.Markdown()
+            md("auto_help")
+            with gr.Row():
+                auto_enabled = lab(gr.Checkbox(value=True), "auto_enabled")
+                auto_new = lab(gr.Number(value=200, precision=0, minimum=10), "auto_new_photos")
+                auto_publish = lab(gr.Checkbox(value=True), "auto_publish")
+            with gr.Row():
+                auto_save_btn = btn("auto_save")
+                auto_status_btn = btn("auto_refresh")
+                auto_run_btn = btn("auto_run")
+            auto_status = gr.Markdown()
             md("retrain_help")
             with gr.Row():
                 retrain_btn = btn("retrain")
@@ -197,6 +207,12 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
     publish_no.click(hide, None, [confirm_box], api_visibility="private")
     versions_btn.click(h.versions, None, [versions, candidate, rollback_pick, class_pick], api_name="trainer_versions")
     rollback_btn.click(h.rollback, [rollback_pick, rollback_reason], [rollback_status], api_name="trainer_rollback",
+                       **one)
+    auto_save_btn.click(h.auto_save, [auto_enabled, auto_new, auto_publish], [auto_status],
+                        api_name="trainer_auto_finetune_settings", **one)
+    auto_status_btn.click(h.auto_status, None, [auto_enabled, auto_new, auto_publish, auto_status],
+                          api_name="trainer_auto_finetune_status")
+    auto_run_btn.click(h.auto_run_now, None, [job_status, job_log, timer], api_name="trainer_auto_finetune_run",
                        **one)
     retrain_btn.click(h.retrain_start, None, [job_status, job_log, timer], api_name="trainer_retrain")
     cancel_btn.click(h.retrain_cancel, None, [job_status, job_log, timer], api_name="trainer_retrain_cancel")

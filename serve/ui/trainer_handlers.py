@@ -8,40 +8,32 @@ failures become `gr.Error` with a translated message.
 """
 import threading
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
 
 from species_data import CatalogueError
-from species_data.dataset import Photo, split_of
+from species_data.dataset import Photo
 from species_data.images import ImageDecodeError
-from species_data.quality import (KnownPhoto, PhashCache, QualityGate, UploadVerdict, VerdictCode,
-                                  known_from_manifest, summarise)
+from species_data.ingest import Collected, IngestError, IngestLimits, collect
+from species_data.photo_store import sniff_ext
+from species_data.quality import QualityGate
+from species_data.zipimport import ZipImportError
 
-from serve.records.auth import Permission, PermissionDenied
 from serve.context import AppContext
 from serve.i18n import t
-from species_data.photo_store import sniff_ext
-from serve.records.store import AlreadyExists, NotFound
+from serve.auto_finetune import AutoFinetune
+from serve.photo_intake import Provenance, add_photos, gate_for
+from serve.records.auth import Permission, PermissionDenied
+from serve.records.store import NotFound
+from serve.ui.common import thumbnail, user_language
+from serve.ui.trainer_auto import AutoFinetuneHandlers
 from serve.ui.trainer_models import ModelHandlers
 from serve.ui.trainer_views import FLAG_COLUMNS, VERDICT_COLUMNS, flag_rows, frame, verdict_rows
-
-try:  # written by another engineer; uploads of single images work without it
-    from species_data.zipimport import ZipImportError, iter_zip_images
-except ImportError:  # pragma: no cover - depends on the checkout
-    iter_zip_images = None
-
-    class ZipImportError(Exception):
-        pass
-
-ZIP_MAGIC = b"PK\x03\x04"
 
 
 def _thumb(path, side: int = 200):
     """A small decoded copy for a gallery (photos may live outside the folders Gradio serves)."""
-    from serve.ui.common import thumbnail
-
     try:
         return thumbnail(str(path), side)
     except (ImageDecodeError, OSError):
@@ -50,20 +42,17 @@ def _thumb(path, side: int = 200):
 
 def _language(ctx, user, request) -> str:
     """The user's language by the app's rule (explicit choice, else the browser's, else stored)."""
-    try:
-        from serve.ui.common import user_language
-    except ImportError:  # pragma: no cover - the app module is another engineer's
-        return getattr(user, "language", None) or "en"
     return user_language(ctx, user, request)
 
 
-class TrainerHandlers(ModelHandlers):
+class TrainerHandlers(ModelHandlers, AutoFinetuneHandlers):
     def __init__(self, ctx: AppContext, *, card_dir: Path | None = None, retrain_mode: str = "finetune",
-                 retrain_command=None) -> None:
+                 retrain_command=None, auto_command=None) -> None:
         self.ctx = ctx
-        self.card_dir = Path(card_dir) if card_dir else Path(ctx.config.data_dir).resolve().parent / "model_cards"
+        self.card_dir = Path(card_dir) if card_dir else ctx.config.card_dir
         self.retrain_mode = retrain_mode
         self.retrain_command = retrain_command  # (version, photo_tree) -> argv; tests pass a fake
+        self.auto = AutoFinetune(ctx, self.card_dir, auto_command)  # the background fine-tune
         self._update_lock = threading.Lock()
 
     # --- plumbing ------------------------------------------------------------------------
@@ -117,38 +106,18 @@ class TrainerHandlers(ModelHandlers):
     # --- photos --------------------------------------------------------------------------
     def quality_gate(self) -> QualityGate:
         """The upload quality gate, knowing every recorded photo and the published model's."""
-        known = [KnownPhoto(p.sha256, p.class_id, p.phash, p.removed)
-                 for p in self.ctx.store.all_photos(include_removed=True)]
-        published = self._published()
-        if published is not None:
-            known += known_from_manifest(published.manifest(), PhashCache(self.ctx.config.data_dir / "phash.json"))
-        return QualityGate(known)
+        return gate_for(self.ctx.store, self._published(), self.ctx.config.data_dir)
 
-    def _read_files(self, files, lang: str) -> tuple[list[tuple[str, bytes]], list[UploadVerdict]]:
-        """(name, bytes) of every photo (zip archives opened safely) and verdicts for skipped members."""
-        limit_bytes = self.ctx.config.max_upload_mb * 2**20
-        items: list[tuple[str, bytes]] = []
-        skipped: list[UploadVerdict] = []
-        for f in files or []:
-            path = Path(getattr(f, "name", None) or getattr(f, "path", None) or f)
-            if path.stat().st_size > limit_bytes:
-                raise gr.Error(t("trainer.upload.too_big", lang, limit=self.ctx.config.max_upload_mb))
-            data = path.read_bytes()
-            if data[:4] == ZIP_MAGIC:
-                if iter_zip_images is None:
-                    raise gr.Error(t("trainer.upload.zip_unavailable", lang, name=path.name))
-                on_skip = lambda n, why, a=path.name: skipped.append(  # noqa: E731
-                    UploadVerdict(f"{a}/{n}", VerdictCode.NOT_AN_IMAGE, False, params={"reason": why}))
-                with self._errors(lang):
-                    items += list(iter_zip_images(data, max_files=self.ctx.config.max_files,
-                                                  max_total_bytes=limit_bytes, on_skip=on_skip, name=path.name))
-            else:
-                items.append((path.name, data))
-            if len(items) > self.ctx.config.max_files:
-                raise gr.Error(t("trainer.upload.too_many", lang, limit=self.ctx.config.max_files))
-        if sum(len(d) for _, d in items) > limit_bytes:
-            raise gr.Error(t("trainer.upload.too_big", lang, limit=self.ctx.config.max_upload_mb))
-        return items, skipped
+    def _read_files(self, files, lang: str) -> Collected:
+        """Every photo of the uploaded files (zip archives opened safely), within the app's limits."""
+        cfg = self.ctx.config
+        paths = [Path(getattr(f, "name", None) or getattr(f, "path", None) or f) for f in files or []]
+        try:
+            return collect([(p.name, p) for p in paths], IngestLimits(cfg.max_files, cfg.max_upload_mb * 2**20))
+        except IngestError as err:  # too many files or bytes: the limits the trainer can act on
+            raise gr.Error(t(f"trainer.upload.{err.code}", lang, **err.params)) from None
+        except ZipImportError as err:
+            raise gr.Error(t("trainer.error.failed", lang, detail=str(err))) from None
 
     def upload(self, files, class_id: str, source: str, licence: str, credit: str, request: gr.Request):
         """Quality-gate each file; accepted ones go to the photo store with their provenance."""
@@ -157,28 +126,25 @@ class TrainerHandlers(ModelHandlers):
             raise gr.Error(t("trainer.upload.unknown_class", lang, id=class_id or ""))
         if not (source or "").strip() or not (licence or "").strip():
             raise gr.Error(t("trainer.upload.provenance", lang))
-        items, verdicts = self._read_files(files, lang)
-        if not items:
+        batch = self._read_files(files, lang)
+        if not batch.items:
             raise gr.Error(t("trainer.upload.nothing", lang))
-        gate = self.quality_gate()
-        for name, data in items:
-            v = gate.admit(name, data, class_id)
-            if v.accepted:
-                sha = self.ctx.photos.put(data, sniff_ext(data))
-                try:
-                    self.ctx.store.add_photo(sha256=sha, class_id=class_id, ext=sniff_ext(data) or "jpg",
-                                             width=v.width, height=v.height, phash=v.phash, uploader=user.name,
-                                             source=source.strip(), licence=licence.strip(),
-                                             credit=(credit or "").strip())
-                except AlreadyExists:  # raced with another upload of the same file
-                    v = replace(v, code=VerdictCode.DUPLICATE, accepted=False)
-            verdicts.append(v)
+        provenance = Provenance(user.name, source, licence, credit or "")
+        verdicts = add_photos(self.ctx.store, self.ctx.photos, batch, class_id, provenance, self.quality_gate())
         accepted = [v.sha256 for v in verdicts if v.accepted]
-        self.ctx.store.audit(user.name, "trainer_upload", {
-            "class_id": class_id, "accepted": accepted, "verdicts": summarise(verdicts),
-            "source": source.strip(), "licence": licence.strip()})
         summary = t("trainer.upload.summary", lang, accepted=len(accepted), total=len(verdicts), id=class_id)
+        if accepted:
+            self._auto_check()
         return frame(verdict_rows(verdicts, lang), VERDICT_COLUMNS, lang), summary
+
+    def _auto_check(self) -> None:
+        """New photos may make a background fine-tune due; a failure there never fails an upload."""
+        import logging
+
+        try:
+            self.auto.check()
+        except Exception:  # noqa: BLE001
+            logging.getLogger(__name__).exception("background fine-tune check failed")
 
     def _class_photos(self, class_id: str) -> list[tuple[str, str, str]]:
         """(sha, path, origin) of the class's current photos: the published model's and uploads."""
@@ -258,15 +224,7 @@ class TrainerHandlers(ModelHandlers):
 
     def _changes(self) -> tuple[list[Photo], list[str]]:
         """Uploaded photos to add and removed photos to leave out, relative to any bundle."""
-        add, remove = [], []
-        for p in self.ctx.store.all_photos(include_removed=True):
-            if p.removed:
-                remove.append(p.sha256)
-                continue
-            path = self.ctx.photos.find(p.sha256)
-            if path is not None:
-                add.append(Photo(path, p.class_id, p.sha256, split_of(p.sha256), source=p.source or "upload"))
-        return add, remove
+        return self.ctx.photo_changes()
 
     def label_noise(self, class_id: str, request: gr.Request, progress=gr.Progress()):
         """Photos the model (out-of-fold) strongly places elsewhere or finds unlike their class."""

@@ -162,8 +162,8 @@ class ModelHandlers:
                  published=base.meta.version if base is not None else "-")
         if cmp is not None and cmp.needs_override:
             text += " " + t("trainer.publish.confirm_override", lang)
-        for ch in thin_classes(cmp.classes if cmp is not None else ()):
-            text += "\n\n\u26a0 **" + thin_text(ch, lang) + "**"
+        for ch in thin_classes(cmp) if cmp is not None else ():
+            text += "\n\n\u26a0 **" + thin_text(ch, cmp.min_photos, lang) + "**"
         return gr.update(visible=True), text
 
     def publish(self, version: str, override: bool, reason: str, request: gr.Request):
@@ -201,12 +201,9 @@ class ModelHandlers:
         return t("trainer.rollback.done", lang, version=bundle.meta.version)
 
     def _switch(self, bundle, user, action: str, detail: dict) -> None:
-        from train.bundle import publish
-        from train.card import write_card
+        from serve.auto_finetune import switch_model
 
-        publish(self.models_dir, bundle.meta.version)
-        card = write_card(bundle, self.card_dir)
-        self.ctx.store.audit(user.name, action, {**detail, "card": card.name})
+        switch_model(self.ctx, bundle, user.name, action, detail, self.card_dir)
 
     # --- full retrain --------------------------------------------------------------------
     def retrain_start(self, request: gr.Request):
@@ -237,7 +234,7 @@ class ModelHandlers:
         cfg = self.ctx.config
         argv = [sys.executable, "-m", "train", "fit", "--mode", self.retrain_mode, "--data", str(tree.resolve()),
                 "--out", str((self.models_dir / version).resolve()), "--data-dir", str(Path(cfg.data_dir).resolve()),
-                "--catalogue", str(Path(cfg.catalogue_overlay).resolve()), "--card-dir", str(self.card_dir.resolve())]
+                "--catalogue", str(Path(cfg.catalogue_overlay).resolve())]
         ood = base.meta.training.ood_data
         if ood is not None and ood.is_dir():
             argv += ["--ood-data", str(ood.resolve())]

@@ -12,8 +12,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from serve.i18n import t, tn
 
-MIN_TEST_PHOTOS = 10  # below this, a new class's test recall says little (1 photo: 0 % or 100 %)
-
 
 # --- tables ------------------------------------------------------------------------------
 
@@ -77,8 +75,12 @@ def comparison_html(c: Any, lang: str) -> str:
             style = ("background:#fbe0e0;font-weight:bold" if ch.worse else
                      "background:#eef8ee" if d > c.tolerance else "")
             delta = f"{100 * d:+.1f}"
+        after = _pct(ch.after)
+        if ch.kfold is not None:  # a new class with few test photos: every photo of it tested once
+            after += " · " + t("trainer.compare.kfold", lang, photos=ch.kfold.photos, recall=_pct(ch.kfold.recall),
+                               low=_pct(ch.kfold.low), high=_pct(ch.kfold.high))
         body.append(f'<tr style="{style}"><td>{esc(ch.label)}</td><td>{ch.n}</td><td>{_pct(ch.before)}</td>'
-                    f"<td>{_pct(ch.after)}</td><td>{esc(delta)}</td></tr>")
+                    f"<td>{esc(after)}</td><td>{esc(delta)}</td></tr>")
     lines = [
         f"<p>{esc(t('trainer.compare.title', lang, candidate=c.candidate, published=c.published, split=c.split))}</p>",
         f"<p>{esc(t('trainer.compare.same_photos' if c.same_photos else 'trainer.compare.stored_metrics', lang))}</p>",
@@ -92,7 +94,7 @@ def comparison_html(c: Any, lang: str) -> str:
     if confused:
         lines.append("<p>" + esc(t("trainer.compare.confused", lang, pairs="; ".join(
             f"{a} → {b}: {n}" for a, b, n in confused))) + "</p>")
-    thin = thin_classes(c.classes)
+    thin = thin_classes(c)
     if c.needs_override:
         items = "".join(f"<li>{esc(regression_text(r, lang))}</li>" for r in c.regressions)
         lines.append(f'<div style="border:2px solid #c00;padding:6px"><b>'
@@ -104,7 +106,7 @@ def comparison_html(c: Any, lang: str) -> str:
         lines.append(f"<p><b>{esc(t('trainer.compare.ok', lang))}</b></p>")
     for ch in thin:
         lines.append(f'<div class="thin-class" role="alert" style="border:2px solid #b42318;color:#5f1410;'
-                     f'background:#fdecea;padding:6px;margin:4px 0"><b>\u26a0 {esc(thin_text(ch, lang))}</b></div>')
+                     f'background:#fdecea;padding:6px;margin:4px 0"><b>\u26a0 {esc(thin_text(ch, c.min_photos, lang))}</b></div>')
     return "\n".join(lines)
 
 
@@ -119,16 +121,17 @@ def most_confused_pairs(labels: Sequence[str], confusion: Sequence[Sequence[int]
     return sorted(pairs, key=lambda p: -p[2])[:top]
 
 
-def thin_classes(classes: Iterable[Any]) -> list[Any]:
-    """The new classes (`train.compare.ClassChange`) tested on too few photos to be measured."""
-    return [ch for ch in classes if ch.is_new and ch.n < MIN_TEST_PHOTOS]
+def thin_classes(c: Any) -> list[Any]:
+    """The classes (`train.compare.ClassChange`) of comparison `c` that no photo measured, or
+    too few (`ClassChange.thin`: fewer than `Comparison.min_photos`, k-fold photos included)."""
+    return [ch for ch in c.classes if ch.thin or (not ch.measured and ch.label in c.labels)]
 
 
-def thin_text(ch: Any, lang: str) -> str:
-    """Why a new class's numbers cannot be trusted yet: no test photo, or too few."""
-    if ch.n == 0:
-        return t("trainer.compare.unmeasured", lang, label=ch.label, needed=MIN_TEST_PHOTOS)
-    return tn("trainer.compare.thin", ch.n, lang, label=ch.label, needed=MIN_TEST_PHOTOS)
+def thin_text(ch: Any, needed: int, lang: str) -> str:
+    """Why a class's numbers cannot be trusted yet: no photo measured it, or too few."""
+    if not ch.measured:
+        return t("trainer.compare.unmeasured", lang, label=ch.label, needed=needed)
+    return tn("trainer.compare.thin", ch.tested_on, lang, label=ch.label, needed=needed)
 
 
 def versions_rows(metas: Iterable[Any], current: str | None, lang: str) -> list[list[str]]:
