@@ -69,8 +69,9 @@ class PageHandlers:
         if code not in LANGUAGES:
             raise error(lang, "app.error.invalid",
                         detail=f"unknown language {code!r}; choose one of {', '.join(LANGUAGES)}")
-        self.ctx.store.set_language(user.name, code)
-        self.ctx.store.audit(user.name, LANGUAGE_AUDIT, {"language": code})
+        if code != lang:  # the picker also reports its unchanged value (e.g. when it loses focus)
+            self.ctx.store.set_language(user.name, code)
+            self.ctx.store.audit(user.name, LANGUAGE_AUDIT, {"language": code})
         return [_language(code), _signed_in(user, code), *self.texts.updates(code, user)]
 
 
@@ -103,7 +104,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         outputs = [language, who, *texts.components]
         demo.load(h.on_load, None, outputs, api_visibility="private")
         language.input(h.set_language, [language], outputs, api_name="set_language").success(
-            None, None, None, js=RELOAD_JS)  # Gradio's own strings follow only a fresh page
+            None, [language], None, js=RELOAD_JS)  # Gradio's own strings follow only a fresh page
     return demo
 
 

@@ -37,7 +37,11 @@ GRADIO_LOCALE = {"pt": "pt-BR"}
 PREFIX = "gradio."
 ARIA = "gradio.aria."  # Gradio's hard-coded English attributes: ours to translate, not gr.I18n's
 ATTRIBUTES = ("aria-label", "title", "placeholder", "alt")
-RELOAD_JS = "() => { window.location.reload(); }"
+# Reload only when the page is drawn in another language than the one picked: a keyboard user
+# tabbing past the picker (Gradio's dropdown sends `input` on blur) keeps the page.
+RELOAD_JS = """(code) => {
+  if ((document.documentElement.lang || "en").split("-")[0] !== code) window.location.reload();
+}"""
 
 
 def html_lang(lang: str) -> str:
