@@ -11,7 +11,7 @@ import datetime as _dt
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
@@ -49,6 +49,14 @@ def dump_entry_yaml(mapping: Mapping[str, Any]) -> str:
     body = yaml.dump(dict(mapping), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
                      width=100, default_flow_style=False)
     return FILE_HEADER + body
+
+
+def dump_groups_yaml(groups: Iterable[Group]) -> str:
+    """Canonical text of the groups file (what `save_group` writes)."""
+    body = yaml.dump({"groups": [group_to_mapping(g) for g in groups]}, Dumper=_Dumper,
+                     sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
+    return ("# Catalogue groups: coarse classes the model can fall back to.\n"
+            "# Schema: species_data/README.md\n" + body)
 
 
 def save_entry(entry_or_mapping: CatalogueEntry | Mapping[str, Any], directory: Path | str,
