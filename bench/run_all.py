@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import common as c  # noqa: E402
 
 SCRIPTS = ("identify_latency", "forward_floor", "batch_throughput", "embedding_throughput", "serving_memory",
-           "fit_times")
+           "fit_times", "update_estimate")
 
 
 def main(argv=None) -> list[c.Target]:

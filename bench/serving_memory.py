@@ -87,9 +87,9 @@ def measure(bundle: Path, photos_root: Path, n: int) -> dict:
                 browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
                 page = browser.new_page(viewport=VIEWPORT)
                 page.goto(server.url)
-                page.get_by_label("username").fill(OFFICER)
-                page.get_by_label("password").fill(password(OFFICER))
-                page.get_by_role("button", name="Login").click()
+                page.get_by_label(t("gradio.login.username"), exact=True).fill(OFFICER)
+                page.get_by_label(t("gradio.login.password"), exact=True).fill(password(OFFICER))
+                page.get_by_role("button", name=t("gradio.login.login"), exact=True).click()
                 page.get_by_role("tab", name=t("app.tab.identify"), exact=True).wait_for()
                 timings = []
                 for i, photo in enumerate(photos):

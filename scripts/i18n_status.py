@@ -20,10 +20,15 @@ English (`serve/locales/en/<domain>.json`) is the reference. For every other lan
             changed after it was translated; check the translation against English;
 - misplaced (note only): a key that lives in another domain file than in English.
 
-Exit status 1 when a complete language (serve.i18n.COMPLETE_LANGUAGES) misses a key, or when
-any language has a stale key, a placeholder mismatch or an unreadable file (all of which
-make tests/test_i18n.py fail). Missing keys of partial languages only get reported: the app
-shows those in English, marked "[en] ".
+The catalogue is checked too: every text an officer or trainee reads there (names, cues,
+look-alike cues, handling steps, CITES notes, listing rows, group names) must exist in every
+complete language (`species_data.translations.missing_texts`; `scripts/catalogue_i18n.py`
+makes the to-do list and applies it).
+
+Exit status 1 when a complete language (serve.i18n.COMPLETE_LANGUAGES) misses a key or a
+catalogue text, or when any language has a stale key, a placeholder mismatch or an unreadable
+file (all of which make tests/test_i18n.py fail). Missing keys of partial languages only get
+reported: the app shows those in English, marked "[en] ".
 """
 from __future__ import annotations
 
@@ -39,6 +44,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from serve.i18n import COMPLETE_LANGUAGES, DEFAULT_LANGUAGE, LANGUAGES, LOCALES_DIR  # noqa: E402
+from species_data import load_catalogue  # noqa: E402
+from species_data.translations import missing_texts  # noqa: E402
 
 
 def _no_duplicates(pairs):
@@ -224,10 +231,31 @@ def report(langs: list[str], verbose: bool) -> tuple[bool, dict]:
     if details:
         print()
         print("\n".join(details))
+
+    catalogue_gaps = catalogue_report(langs, verbose, per_lang)
+    failed |= any(m.lang in COMPLETE_LANGUAGES for m in catalogue_gaps)
     print()
-    print("FAIL: see above" if failed else "OK: every complete language has every key; "
-          "no stale keys or placeholder mismatches")
+    print("FAIL: see above" if failed else "OK: every complete language has every key and every "
+          "catalogue text; no stale keys or placeholder mismatches")
     return failed, {"english_errors": en_problems, "languages": per_lang}
+
+
+def catalogue_report(langs: list[str], verbose: bool, per_lang: dict) -> list:
+    """Print (and add to `per_lang`) the catalogue texts each language lacks; return them."""
+    missing = missing_texts(load_catalogue(), langs)
+    print()
+    print("Catalogue (packaged): texts without a translation")
+    for lang in langs:
+        mine = [m for m in missing if m.lang == lang]
+        complete = lang in COMPLETE_LANGUAGES
+        per_lang[lang]["catalogue_missing"] = [str(m) for m in mine]
+        print(f"  {lang:<5} {len(mine):>5}" + ("" if mine else "  (complete)"))
+        if mine and (complete or verbose):
+            for m in mine[:50]:
+                print(f"    {'MISSING' if complete else 'missing'} {m}")
+            if len(mine) > 50:
+                print(f"    ... and {len(mine) - 50} more: python scripts/catalogue_i18n.py todo {lang}")
+    return missing
 
 
 if __name__ == "__main__":

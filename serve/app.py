@@ -12,6 +12,7 @@ import gradio as gr
 from serve.records.auth import Permission, can
 from serve.context import AppContext
 from serve.i18n import LANGUAGE_NAMES, LANGUAGES, t
+from serve.page_language import RELOAD_JS, PageLanguage, gradio_i18n
 from serve.ui.analyst import build_analyst_tab
 from serve.ui.cohort import build_cohort_tab
 from serve.ui.history import build_history_tab
@@ -68,8 +69,9 @@ class PageHandlers:
         if code not in LANGUAGES:
             raise error(lang, "app.error.invalid",
                         detail=f"unknown language {code!r}; choose one of {', '.join(LANGUAGES)}")
-        self.ctx.store.set_language(user.name, code)
-        self.ctx.store.audit(user.name, LANGUAGE_AUDIT, {"language": code})
+        if code != lang:  # the picker also reports its unchanged value (e.g. when it loses focus)
+            self.ctx.store.set_language(user.name, code)
+            self.ctx.store.audit(user.name, LANGUAGE_AUDIT, {"language": code})
         return [_language(code), _signed_in(user, code), *self.texts.updates(code, user)]
 
 
@@ -101,14 +103,16 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         h = PageHandlers(ctx, texts)
         outputs = [language, who, *texts.components]
         demo.load(h.on_load, None, outputs, api_visibility="private")
-        language.input(h.set_language, [language], outputs, api_name="set_language")
+        language.input(h.set_language, [language], outputs, api_name="set_language").success(
+            None, [language], None, js=RELOAD_JS)  # Gradio's own strings follow only a fresh page
     return demo
 
 
 def launch(demo: gr.Blocks, ctx: AppContext, *, prevent_thread_lock: bool = False,
            quiet: bool = False):
     """Start serving with Gradio's login backed by the records database, behind the app's
-    HTTP guard (sign-in throttling and audit, export ownership, anti-framing headers)."""
+    HTTP guard (sign-in throttling and audit, export ownership, anti-framing headers); the page
+    (Gradio's own strings, `<html lang>`, title, login page) is served in each user's language."""
     from starlette.middleware import Middleware
 
     from serve.http_guard import HttpGuard
@@ -116,7 +120,8 @@ def launch(demo: gr.Blocks, ctx: AppContext, *, prevent_thread_lock: bool = Fals
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=256)
     return demo.launch(
         server_name=ctx.config.host, server_port=ctx.config.port, auth=ctx.authenticate_async,
-        app_kwargs={"middleware": [Middleware(HttpGuard, ctx=ctx)]},
+        app_kwargs={"middleware": [Middleware(HttpGuard, ctx=ctx), Middleware(PageLanguage, ctx=ctx)]},
+        i18n=gradio_i18n(),
         auth_message=t("app.login.message"), max_file_size=f"{ctx.config.max_upload_mb}mb",
         show_error=False, ssr_mode=False, prevent_thread_lock=prevent_thread_lock,
         quiet=quiet, footer_links=["api"], theme=THEME, css=CSS, js=ACCESSIBILITY_JS)

@@ -7,10 +7,16 @@ files small and owned by one part of the app (`app`, `decisions`, `quiz`, `error
 A key missing in a language falls back to English *visibly* (the text is prefixed
 with `[en] `), never to the key itself or a blank. A key missing in English is a
 programming error and raises `KeyError` naming it, so tests catch it.
+
+French typography (`typeset`): a narrow no-break space before ":", ";", "!", "?" and "%",
+and inside « guillemets », so that a line never starts with the punctuation. `t()` applies it
+to every French string; renderers that join catalogue text themselves (the species sheet,
+the look-alike captions) apply it to what they build.
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -83,7 +89,7 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE, /, **params: Any) -> str:
         if text is None:
             raise KeyError(f"translation key {key!r} is missing from serve/locales/en/")
         prefix = FALLBACK_MARK if lang != DEFAULT_LANGUAGE else ""
-    return prefix + text.format(**params) if params else prefix + text
+    return typeset(prefix + text.format(**params) if params else prefix + text, lang)
 
 
 # Which form a count takes (CLDR's cardinal rules, integers only): French and Brazilian
@@ -101,3 +107,23 @@ def tn(key: str, count: int, lang: str = DEFAULT_LANGUAGE, /, **params: Any) -> 
     """`t(key + ".one" | ".other")` with `count` filled in: "1 photo", "2 photos"."""
     return t(f"{key}.{plural_form(count, lang)}", lang, count=count, **params)
 
+
+NARROW_NBSP = "\u202f"
+# An ordinary or no-break space before high punctuation -> a narrow no-break space.
+_SPACED = re.compile(r"[ \u00a0]+([:;!?])(?=\s|$|[*_)»\"'<])")
+# No space at all before ":", "!" or "?" that ends a word ("Note:", "**Nom:**"); never in
+# URLs, times or HTML entities (there the mark is not followed by a space or the end).
+_TIGHT = re.compile(r"(?<=[A-Za-zÀ-ÖØ-öø-ÿ)\]*»])([:!?])(?=\s|$|\*\*)")
+_PERCENT = re.compile(r"(?<=\d)[ \u00a0\u202f]?%")
+_GUILLEMETS = (re.compile(r"«[ \u00a0\u202f]?"), re.compile(r"[ \u00a0\u202f]?»"))
+
+
+def typeset(text: str, lang: str) -> str:
+    """`text` with French spacing when `lang` is French; unchanged otherwise (idempotent)."""
+    if normalise_language(lang) != "fr" or not text:
+        return text
+    text = _SPACED.sub(NARROW_NBSP + r"\1", text)
+    text = _TIGHT.sub(NARROW_NBSP + r"\1", text)
+    text = _PERCENT.sub(NARROW_NBSP + "%", text)
+    text = _GUILLEMETS[0].sub("«" + NARROW_NBSP, text)
+    return _GUILLEMETS[1].sub(NARROW_NBSP + "»", text)

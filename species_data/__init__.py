@@ -25,4 +25,4 @@ from .catalogue import (  # noqa: E402
     normalise_language,
 )
 from .catalogue_io import entry_from_mapping, load_catalogue  # noqa: E402
-from .catalogue_write import read_history, save_entries, save_entry  # noqa: E402
+from .catalogue_write import read_history, save_entries, save_entry, save_group  # noqa: E402

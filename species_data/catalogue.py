@@ -18,19 +18,17 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Generic, Iterable, Iterator, Mapping, TypeVar
+from typing import Any, Iterable, Iterator, Mapping
 
 from .cites import Appendix, CitesListing, ListingRow, cites_to_mapping
 from .key import KeyAttributes, key_to_mapping
+from .localised import DEFAULT_LANGUAGE, LANGUAGES, Localised, normalise_language
+from .localised import frozen as _frozen
+from .localised import pick as _pick
 
-LANGUAGES: tuple[str, ...] = ("en", "fr", "es", "pt", "id", "ms", "lo")
-DEFAULT_LANGUAGE = "en"
 PACKAGED_DIR = Path(__file__).with_name("catalogue")
 GROUPS_FILE = "_groups.yaml"
 HISTORY_FILE = "_history.jsonl"
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,33 +70,6 @@ class Kind(enum.Enum):
     WHOLE_ANIMAL = "whole_animal"
     PART_OR_PRODUCT = "part_or_product"
     LOOKALIKE = "lookalike"  # non-protected material or animal that resembles a protected one
-
-
-@dataclass(frozen=True)
-class Localised(Generic[T]):
-    """A value in some language; ``fell_back`` is True when it is not the language asked for."""
-
-    value: T
-    lang_used: str
-    fell_back: bool
-
-
-def normalise_language(lang: str | None) -> str:
-    """'fr-CA' -> 'fr', 'PT_br' -> 'pt'; None/'' -> English."""
-    if not lang:
-        return DEFAULT_LANGUAGE
-    return str(lang).strip().replace("_", "-").split("-")[0].lower()
-
-
-def _pick(values: Mapping[str, T], lang: str | None) -> Localised[T]:
-    wanted = normalise_language(lang)
-    if wanted in values and values[wanted]:
-        return Localised(values[wanted], wanted, False)
-    return Localised(values[DEFAULT_LANGUAGE], DEFAULT_LANGUAGE, wanted != DEFAULT_LANGUAGE)
-
-
-def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType({lang: mapping[lang] for lang in LANGUAGES if lang in mapping})
 
 
 @dataclass(frozen=True)
@@ -322,6 +293,15 @@ class Catalogue:
 
     def group_of(self, entry_id: str) -> Group:
         return self._groups[self[entry_id].group]
+
+    def link(self, a: str, b: str) -> LookAlike | None:
+        """The look-alike record of a pair, held by either entry: its cue separates them."""
+        for x, y in ((a, b), (b, a)):
+            entry = self._by_id.get(x)
+            found = entry.lookalike(y) if entry is not None else None
+            if found is not None:
+                return found
+        return None
 
     def members(self, group_id: str) -> tuple[CatalogueEntry, ...]:
         if group_id not in self._groups:

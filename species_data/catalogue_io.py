@@ -163,6 +163,11 @@ def entry_from_mapping(data: Any, source: Path | str | None = None) -> Catalogue
         out.add(field, message)
 
     names = _lang_map(data["common_names"], "common_names", out, True) if data.get("common_names") else {}
+    for lang, items in names.items():  # "Giant clam (shell, meat)" split at its comma reads "Giant clam (shell"
+        for i, name in enumerate(items):
+            if name.count("(") != name.count(")"):
+                out.add(f"common_names.{lang}[{i}]", f"{name!r} has unbalanced parentheses: was one name split "
+                        "at a comma? Write it as one quoted string")
     cues = _lang_map(data["cues"], "cues", out, True) if data.get("cues") else {}
     handling = _lang_map(data["handling"], "handling", out, True) if data.get("handling") else {}
 
@@ -234,18 +239,26 @@ def _read_groups(path: Path, problems: list[Problem]) -> list[Group]:
         return []
     groups = []
     for i, item in enumerate(data["groups"]):
-        gid = item.get("id") if isinstance(item, Mapping) else None
-        one = _Collector(path, gid if isinstance(gid, str) else f"#{i}", "group")
-        if not isinstance(item, Mapping) or set(item) - {"id", "names"}:
-            one.add(None, f"must be a mapping with id and names, got {item!r}")
-        elif not isinstance(gid, str) or not ID_RE.match(gid):
-            one.add("id", f"must be lower_snake_case, got {gid!r}")
-        else:
-            names = _lang_map(item.get("names"), "names", one, False)
-            if not one.problems:
-                groups.append(Group(gid, names))
-        problems.extend(one.problems)
+        try:
+            groups.append(group_from_mapping(item, path, position=i))
+        except CatalogueError as exc:
+            problems.extend(exc.problems)
     return groups
+
+
+def group_from_mapping(item: Any, source: Path | str | None = None, *, position: int = 0) -> Group:
+    """Validate one group ({id, names: {lang: text}}, English name required) and build it."""
+    gid = item.get("id") if isinstance(item, Mapping) else None
+    one = _Collector(Path(source) if source else None, gid if isinstance(gid, str) else f"#{position}", "group")
+    if not isinstance(item, Mapping) or set(item) - {"id", "names"}:
+        one.add(None, f"must be a mapping with id and names, got {item!r}")
+    elif not isinstance(gid, str) or not ID_RE.match(gid):
+        one.add("id", f"must be lower_snake_case, got {gid!r}")
+    else:
+        names = _lang_map(item.get("names"), "names", one, False)
+        if not one.problems:
+            return Group(gid, names)
+    raise CatalogueError(one.problems)
 
 
 def load_catalogue(*dirs: Path | str) -> Catalogue:

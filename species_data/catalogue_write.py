@@ -2,7 +2,8 @@
 
 * `save_entry(entry, directory, author)` validates an entry against the rest of the
   catalogue, writes it atomically and appends a line to ``directory/_history.jsonl``;
-  `read_history(directory)` reads that log back.
+  `save_group(group, directory, author)` does the same for a group in
+  ``directory/_groups.yaml``; `read_history(directory)` reads that log back.
 """
 from __future__ import annotations
 
@@ -10,21 +11,24 @@ import datetime as _dt
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
 from .catalogue import (
+    GROUPS_FILE,
     HISTORY_FILE,
     PACKAGED_DIR,
     Catalogue,
     CatalogueEntry,
     CatalogueError,
+    Group,
     Problem,
     entry_to_mapping,
+    group_to_mapping,
 )
 from .atomic import write_text_atomic
-from .catalogue_io import FILE_HEADER, ID_RE, entry_from_mapping, load_catalogue
+from .catalogue_io import FILE_HEADER, ID_RE, _read_groups, entry_from_mapping, group_from_mapping, load_catalogue
 
 class _Dumper(yaml.SafeDumper):
     def increase_indent(self, flow: bool = False, indentless: bool = False):  # indent list items
@@ -45,6 +49,14 @@ def dump_entry_yaml(mapping: Mapping[str, Any]) -> str:
     body = yaml.dump(dict(mapping), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
                      width=100, default_flow_style=False)
     return FILE_HEADER + body
+
+
+def dump_groups_yaml(groups: Iterable[Group]) -> str:
+    """Canonical text of the groups file (what `save_group` writes)."""
+    body = yaml.dump({"groups": [group_to_mapping(g) for g in groups]}, Dumper=_Dumper,
+                     sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
+    return ("# Catalogue groups: coarse classes the model can fall back to.\n"
+            "# Schema: species_data/README.md\n" + body)
 
 
 def save_entry(entry_or_mapping: CatalogueEntry | Mapping[str, Any], directory: Path | str,
@@ -96,6 +108,37 @@ def save_entries(entries: Sequence[CatalogueEntry | Mapping[str, Any]], director
         fh.flush()
         os.fsync(fh.fileno())
     return targets
+
+
+def save_group(group_or_mapping: Group | Mapping[str, Any], directory: Path | str, author: str, *,
+               base_dirs: Sequence[Path | str] | None = None) -> Path:
+    """Add (or rename) a group in ``directory/_groups.yaml``: validated, written atomically with
+    the directory's other groups, and logged in ``_history.jsonl`` (action "group created" or
+    "group updated"). The catalogue from ``base_dirs`` (default: packaged) plus ``directory``
+    must still load."""
+    directory = Path(directory)
+    if not isinstance(author, str) or not author.strip():
+        raise CatalogueError("save_group needs the name of the author (who made this edit)")
+    mapping = group_to_mapping(group_or_mapping) if isinstance(group_or_mapping, Group) else dict(group_or_mapping)
+    group = group_from_mapping(mapping, directory / GROUPS_FILE)
+    base = load_catalogue(*(tuple(base_dirs) if base_dirs else (PACKAGED_DIR,)), directory)
+    problems: list[Problem] = []
+    mine = _read_groups(directory / GROUPS_FILE, problems) if (directory / GROUPS_FILE).is_file() else []
+    if problems:
+        raise CatalogueError(problems)
+    kept = [g for g in mine if g.id != group.id] + [group]
+    directory.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(directory / GROUPS_FILE, dump_groups_yaml(kept))
+    record = {"time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+              "author": author.strip(), "id": group.id,
+              "action": "group updated" if group.id in base.groups else "group created", "file": GROUPS_FILE,
+              "catalogue_version": load_catalogue(*(tuple(base_dirs) if base_dirs else (PACKAGED_DIR,)),
+                                                  directory).version}
+    with open(directory / HISTORY_FILE, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return directory / GROUPS_FILE
 
 
 def read_history(directory: Path | str) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .catalogue import Catalogue, entry_to_mapping
 from .catalogue_write import save_entries
-from .cites import Appendix
+from .cites import Appendix, species_plus_checked
 
 MAX_BYTES = 50 * 2**20
 MAX_ROWS = 200_000
@@ -249,11 +249,13 @@ def updated_mapping(change: Change, catalogue: Catalogue, source: str, today: _d
     """The entry with the file's Appendix (when it changes) and the new checked-against date."""
     m = entry_to_mapping(catalogue[change.entry_id])
     cites = m["cites"]
-    cites["checked_against"] = f"{today:%Y-%m} (Species+ checklist import: {source}, {today.isoformat()})"
+    cites["checked_against"] = species_plus_checked(today, source)
     if change.new is not change.old:
         cites["appendix"] = change.new.value
-        cites["note"] = (f"{cites['note']} Species+ checklist import {today.isoformat()}: Appendix "
-                         f"{change.old.value} -> {change.new.value} ({change.listing}).")
+        # Only the English note says what changed: translations of the old note are dropped
+        # (the app shows the English note, marked as such) until a translator updates them.
+        cites["note"] = {"en": f"{cites['note']['en']} Species+ checklist import {today.isoformat()}: "
+                               f"Appendix {change.old.value} -> {change.new.value} ({change.listing})."}
         rows = cites.get("listings") or []
         if rows and change.new.value not in {r["appendix"] for r in rows}:
             rows.append({"covers": f"{', '.join(change.matched[:4])} (Species+ checklist import "

@@ -269,8 +269,8 @@ def test_quiz_answer_once_only_and_only_by_its_trainee(server, clients):
                                       api_name="/quiz_answer")
     assert feedback["chosen"] == chosen and feedback["expected"] in [c["value"] for c in q["choices"]]
     assert feedback["correct"] == (chosen == feedback["expected"])
-    assert text.startswith("### " + t("quiz.feedback.correct" if feedback["correct"]
-                                      else "quiz.feedback.wrong"))
+    verdict = t("quiz.feedback.correct" if feedback["correct"] else "quiz.feedback.wrong")
+    assert f'data-correct="{str(feedback["correct"]).lower()}"' in text and verdict in text
     answers = ctx.store.answers_for("tina")
     assert answers[-1].question_id == q["question_id"]  # written when given
     with pytest.raises(AppError, match="already answered"):
@@ -285,7 +285,35 @@ def test_quiz_answer_once_only_and_only_by_its_trainee(server, clients):
     nxt = tina.predict(q["session_id"], api_name="/quiz_next")[2]
     assert nxt["position"] == 2 and nxt["question_id"] != q["question_id"]
     summary = tina.predict(q["session_id"], api_name="/quiz_finish")
-    assert "of 1 right" in summary[0]
+    assert "of 1 right" in summary[0] and "<progress" in summary[0]  # the certification rule and its bar
+
+
+def test_a_hard_quiz_teaches_on_every_answer_right_or_wrong(server, clients):
+    """Through the API: hard questions hold look-alikes only; a right answer and a wrong one
+    both come back with the cue separating two of the choices and the photos side by side."""
+    ctx, _, _ = server
+    catalogue = ctx.catalogue()
+    tess = clients("tess")
+    out = tess.predict("all", 6, "hard", False, "common", api_name="/quiz_start")
+    seen = set()
+    for _ in range(6):
+        q = out[2]
+        values = [c["value"] for c in q["choices"]]
+        assert all(catalogue.link(a, b) for i, a in enumerate(values) for b in values[i + 1:]), values
+        wrong_first = len(seen) % 2 == 0
+        truth = ctx.quiz.photo_path(q["photo_id"]).parent.name  # tests only: the photo's folder
+        chosen = next(v for v in values if v != truth) if wrong_first else truth
+        feedback, page, pair, *_ = tess.predict(q["session_id"], q["question_id"], chosen, False,
+                                                api_name="/quiz_answer")
+        assert feedback["correct"] is (chosen == truth)
+        assert feedback["cue"] and feedback["compared_with"] in values and feedback["compared_with"] != truth
+        assert feedback["cue"] == catalogue.link(truth, feedback["compared_with"]).cue_in("en").value
+        assert "How to tell" in page and pair is not None
+        seen.add(feedback["correct"])
+        if feedback["finished"]:
+            break
+        out = tess.predict(q["session_id"], api_name="/quiz_next")
+    assert seen == {True, False}
 
 
 def test_set_language_changes_labels_and_is_stored(server, clients):
@@ -448,17 +476,27 @@ def test_species_sheet_and_lookalike_pairs(photos_root):
 
     from species_data import PACKAGED_DIR, load_catalogue
 
-    from serve.identify.species_card import card_markdown, lookalike_pairs_html, separating_cue
+    from serve.identify.species_card import card_markdown, checked_text, lookalike_pairs_html, separating_cue
 
     catalogue = load_catalogue(PACKAGED_DIR)
     entry = catalogue["ivory_carving"]
     md = card_markdown(entry, catalogue, "en")
+    assert checked_text(entry, "en") == t("app.card.checked.cop", month="2026-02", cop="20")
     for text in ("Elephant ivory carving", "*Elephantidae spp.*", t("app.card.appendix", "en",
-                 appendix="I"), entry.cites.checked_against, t("app.card.protected_yes"),
+                 appendix="I"), checked_text(entry, "en"), t("app.card.protected_yes"),
                  "Bone carving:", entry.handling_in("en").value[0], entry.sources[0].url,
                  "Botswana, Namibia, South Africa and Zimbabwe", t("app.card.listings")):
         assert text in md, text
     assert t("app.card.in_force", date="2026-03-05") in card_markdown(catalogue["shark"], catalogue, "en")
+    assert t("app.card.fallback", "en") not in md
+    # French: every text of the sheet in French, with French spacing; nothing said to be English
+    fr = card_markdown(entry, catalogue, "fr")
+    assert entry.cites.note_in("fr").value.split(" : ")[0] in fr and entry.cites.note not in fr
+    assert entry.cites.listings[0].covers_in("fr").value.split(" : ")[0] in fr
+    assert "\u202f:" in fr and " :" not in fr and t("app.card.fallback", "fr") not in fr
+    # a partial language: the notice that the sheet is partly English comes first, under the name
+    ms = card_markdown(entry, catalogue, "ms").split("\n\n")
+    assert ms[1] == t("app.card.fallback", "ms")
     photos = sorted((photos_root / "ivory_carving").iterdir())
     examples = {"ivory_carving": photos[0], "bone_carving": sorted((photos_root / "bone_carving").iterdir())[0]}
     officer = photos[1]
@@ -479,3 +517,33 @@ def test_species_sheet_and_lookalike_pairs(photos_root):
         entry.lookalike("bone_carving").cue_in("en").value
     assert separating_cue(catalogue, "bone_carving", "ivory_carving", "en")  # either side holds it
     assert separating_cue(catalogue, "tiger", "ceramic_ware", "en") is None
+
+
+def test_the_page_is_served_in_the_users_language(server):
+    """The login page in the browser's language; the app page in the signed-in user's own
+    choice: <html lang>, title, login message, Gradio's own strings (issue 17 item 4)."""
+    import httpx
+
+    from serve.page_language import gradio_translations
+    from serve.ui.common import LANGUAGE_AUDIT
+
+    ctx, url, _ = server
+    login_page = httpx.get(url, headers={"accept-language": "fr-CH,fr;q=0.9,en;q=0.5"}).text
+    assert '<html\n\tlang="fr"' in login_page or '<html lang="fr"' in login_page.replace("\n\t", " ")
+    assert f"<title>{t('app.page_title', 'fr')}</title>" in login_page
+    assert json.dumps(t("app.login.message", "fr"), ensure_ascii=False) in login_page
+    assert json.dumps(t("app.login.message"), ensure_ascii=False) not in login_page
+    assert '"i18n_translations":{' in login_page and '"Se connecter"' in login_page
+    english = httpx.get(url, headers={"accept-language": "de-DE"}).text  # no supported language
+    assert 'lang="en"' in english and f"<title>{t('app.page_title')}</title>" in english
+
+    ctx.store.set_language("tom", "pt")  # tom chose Portuguese; his browser says English
+    ctx.store.audit("tom", LANGUAGE_AUDIT, {"language": "pt"})
+    with httpx.Client(base_url=url, headers={"accept-language": "en-US"}) as browser:
+        assert browser.post("login", data={"username": "tom", "password": password("tom")}).status_code == 200
+        page = browser.get("/").text
+    assert 'lang="pt-BR"' in page and f"<title>{t('app.page_title', 'pt')}</title>" in page
+    assert f'"title":{json.dumps(t("app.page_title", "pt"), ensure_ascii=False)}' in page
+    assert "navigator, 'language'" in page  # Gradio's own strings start in Portuguese
+    assert gradio_translations()["pt-BR"]["upload_text.drop_file"] == t("gradio.upload_text.drop_file", "pt")
+    assert gradio_translations()["fr"]["common.complete"] == "Terminé"  # Gradio itself has no text for it

@@ -39,6 +39,7 @@ def test_big_jpeg_is_phone_sized_and_outside_the_repo(tmp_path, photos_root):
     ("forward_floor", 2),
     ("batch_throughput", 1),
     ("embedding_throughput", 2),
+    ("update_estimate", 3),
     pytest.param("serving_memory", 2, marks=pytest.mark.browser),  # the real app, driven by Chromium
 ])
 def test_script_runs_quick_and_reports_its_targets(name, targets, capsys, model_bundle, photos_root):

@@ -292,7 +292,7 @@ def test_history_lists_the_officers_cases_when_opened_and_dates_are_picked(app, 
 def test_the_sign_in_page_passes_the_audit(app, new_page, size):
     page = new_page(PHONE if size == "phone" else VIEWPORT)
     page.goto(app.url)
-    page.get_by_role("button", name="Login").wait_for()
+    page.get_by_role("button", name=t("gradio.login.login"), exact=True).wait_for()
     page.get_by_text(t("app.login.message"), exact=True).wait_for()
     # Gradio's login page has no <title> (the app's pages do): README, "Accessibility".
     assert axe_violations(page, allowed={"document-title": "html"}) == []

@@ -167,7 +167,12 @@ def test_language_fallback_is_marked(cat):
     assert h.lang_used == "fr" and not h.fell_back
     assert e.handling_in("xx").fell_back  # unknown language: English, marked
     la = e.lookalike("bone_carving").cue_in("pt")
+    assert not la.fell_back and la.lang_used == "pt"
+    la = e.lookalike("bone_carving").cue_in("ms")  # a partial language: English, marked
     assert la.fell_back and la.lang_used == "en"
+    note = e.cites.note_in("es")
+    assert note.lang_used == "es" and not note.fell_back and note.value != e.cites.note
+    assert e.cites.note_in("lo").fell_back and e.cites.note_in("lo").value == e.cites.note
     g = cat.group_of("tiger").name_in("lo")
     assert g.fell_back and g.value == cat.group_of("tiger").names["en"]
     translated = [x.id for x in cat if not x.handling_in("id").fell_back]

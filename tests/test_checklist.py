@@ -106,6 +106,10 @@ def test_apply_goes_through_the_atomic_save_and_the_edit_history(tmp_path, cat):
     after = load_catalogue(PACKAGED_DIR, overlay)
     orca = after["orca_tooth"]
     assert orca.appendix is Appendix.I and "Appendix II -> I" in orca.cites.note
+    # the translations of the old note no longer say what English says: dropped, shown in English
+    assert set(orca.cites.notes) == {"en"} and orca.cites.note_in("fr").fell_back
+    walrus = after["walrus_ivory_carving"]  # unchanged Appendix: the translated note stays
+    assert walrus.cites.notes == cat["walrus_ivory_carving"].cites.notes
     assert orca.cites.checked_against.startswith("2026-04 (Species+ checklist import: speciesplus.csv")
     assert after["ivory_carving"].appendix is Appendix.I  # split listings are not changed
     assert after["ivory_carving"].cites.checked_against.startswith("2026-04")

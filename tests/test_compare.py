@@ -145,7 +145,7 @@ def test_a_class_nobody_measured_is_never_called_unchanged(world):
     text = format_table(c)
     assert "not measured (no test photo): c" in text and "too few to tell: d" in text
     assert json.loads(json.dumps(c.to_dict()))["unmeasured"] == ["c"]
-    from serve.i18n import t
+    from serve.i18n import t, tn
     from serve.ui.trainer_views import comparison_html
 
     from html import escape
@@ -153,8 +153,9 @@ def test_a_class_nobody_measured_is_never_called_unchanged(world):
     for lang in ("en", "fr"):
         page = comparison_html(c, lang)
         assert escape(t("trainer.compare.ok", lang)) not in page
-        assert escape(t("trainer.compare.ok_measured", lang)) in page
-        assert escape(t("trainer.compare.unmeasured", lang, split="test", classes="c")) in page
+        assert escape(t("trainer.compare.ok_but_new", lang)) in page
+        assert escape(t("trainer.compare.unmeasured", lang, label="c", needed=c.min_photos)) in page
+        assert escape(tn("trainer.compare.thin", 3, lang, label="d", needed=c.min_photos)) in page
 
 
 def test_a_new_class_shows_its_k_fold_recall(world):

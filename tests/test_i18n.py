@@ -72,3 +72,37 @@ def test_cites_appendix_uses_the_official_term_per_language():
     expected = {"en": "Appendix I", "fr": "Annexe I", "es": "Apéndice I", "pt": "Anexo I", "id": "Apendiks I"}
     for lang, term in expected.items():
         assert term in t("decision.cites.appendix_i", lang), lang
+
+
+def test_french_typography_puts_a_narrow_no_break_space_before_high_punctuation():
+    nn = i18n.NARROW_NBSP
+    assert i18n.typeset("Si c'est exact : Annexe I ; voir ci-dessous !", "fr") == \
+        f"Si c'est exact{nn}: Annexe I{nn}; voir ci-dessous{nn}!"
+    assert i18n.typeset("**Nom:** Tigre. Quoi? 93% « oui »", "fr") == \
+        f"**Nom{nn}:** Tigre. Quoi{nn}? 93{nn}% «{nn}oui{nn}»"
+    # never inside URLs, times, HTML entities or attributes
+    for untouched in ("https://cites.org/eng/app/appendices.php?x=1", "12:30", "A &amp;B", 'style="height:240px;x:1"'):
+        assert i18n.typeset(untouched, "fr") == untouched
+    once = i18n.typeset("Note : 93 %", "fr")
+    assert i18n.typeset(once, "fr") == once  # idempotent
+    assert i18n.typeset("Note : 93 %", "en") == "Note : 93 %"  # French only
+    assert t("decision.identified.very_likely", "fr", name="Tigre", confidence=0.93).endswith(
+        f"(93{nn}% de confiance du modèle).")
+    assert "93%" in t("decision.identified.very_likely", "en", name="Tiger", confidence=0.93)
+
+
+def test_the_english_detector_of_the_french_walk_finds_english_and_only_english():
+    from species_data import load_catalogue
+    from tests.untranslated import EnglishDetector
+
+    detector = EnglishDetector("fr")
+    tiger = load_catalogue()["tiger"]
+    english = ["Drop File Here", "Click to Upload", t("app.quiz.intro", "en"), t("app.history.search", "en"),
+               tiger.cues_in("en").value[0], tiger.cites.note, "common.complete",
+               FALLBACK_MARK + "Scientific name", "number input for Nombre de questions",
+               "IFAW (Dec 2025): CoP20 rejects proposals to reopen rhino horn and ivory trade"[6:]]
+    french = [t("app.quiz.intro", "fr"), t("app.history.search", "fr"), tiger.cues_in("fr").value[0],
+              tiger.cites.note_in("fr").value, "Jaguar", "Photos", "olga", "v1", "Panthera tigris",
+              "IFAW (Dec 2025) : CoP20 rejects proposals to reopen rhino horn and ivory trade"]  # a citation
+    assert [f.text for f in detector.findings(english)] == [" ".join(x.split()) for x in english]
+    assert detector.findings(french) == []

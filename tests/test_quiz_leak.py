@@ -13,7 +13,11 @@ def test_no_public_information_beats_chance(model_bundle, capsys):
     assert lines[-1].startswith("guesser accuracy: look-alike lists ")
     assert [r.difficulty for r in rows] == ["easy", "medium", "hard"]
     for r in rows:
-        assert r.questions == 600 and abs(r.chance - 0.25) < 1e-9
+        assert r.questions == 600
+        if r.difficulty == "hard":  # look-alikes of one another: 2 to 4 choices as the catalogue has them
+            assert 0.25 <= r.chance <= 0.5
+        else:
+            assert abs(r.chance - 0.25) < 1e-9
         for guessed in (r.lookalike, r.confusion, r.photos):
             assert abs(guessed - r.chance) < 0.07, r  # ~4 standard errors at 600 questions
     easy, medium, hard = rows

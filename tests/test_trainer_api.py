@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from serve.ui.trainer_views import EntryForm
+from serve.ui.catalogue_form import EntryForm
 from tests.helpers import free_port, password
 from tests.trainer_world import NEW_CLASS, build_world, fresh_world
 
@@ -54,19 +54,37 @@ def test_the_schema_offers_whole_class_ids(trev):
         assert "'seahorse'" in schema and "'elephant'" in schema, name
 
 
+FIELDS = EntryForm.field_names()
+
+
+def rows_of(table) -> list:
+    """A table as the API gives it ({"headers", "data"}) -> its rows."""
+    return table["data"] if isinstance(table, dict) else list(table or [])
+
+
+def loaded(trev, entry_id: str) -> tuple[EntryForm, list, str]:
+    """(the form, the table of look-alike cues as sent back, the status) from /trainer_load_entry."""
+    out = trev.predict(entry_id, api_name="/trainer_load_entry")
+    values = list(out[:len(FIELDS)])
+    cues = values[FIELDS.index("lookalike_cues")]
+    values[FIELDS.index("lookalike_cues")] = rows_of(cues)
+    return EntryForm.from_values(values), cues, out[len(FIELDS) + 1]
+
+
 def test_load_entry(trev):
-    *values, history, status = trev.predict("seahorse", api_name="/trainer_load_entry")
-    form = EntryForm(*values)
-    assert form.id == "seahorse" and "Seahorse" in form.common_names and "seahorse" in status
+    form, _, status = loaded(trev, "seahorse")
+    assert form.id == "seahorse" and "Seahorse" in form.names_en and "seahorse" in status
+    assert form.appendix == "II" and form.kind == "whole_animal"
 
 
 def test_add_entry(server, trev):
     ctx, _, _ = server
-    *values, _, _ = trev.predict("seahorse", api_name="/trainer_load_entry")
-    form = EntryForm(*values)
-    edited = EntryForm(**{**form.__dict__, "cues": form.cues + "\nA cue sent through the API."})
-    message, history, classes = trev.predict(*edited.values(), api_name="/trainer_add_entry")
-    assert "seahorse" in message and history["data"][0][1:] == ["trev", "seahorse", "updated"]
+    form, cues, _ = loaded(trev, "seahorse")
+    values = [*{**form.__dict__, "cues": form.cues + "\nA cue sent through the API."}.values()]
+    values[FIELDS.index("lookalikes")] = list(form.lookalikes)
+    values[FIELDS.index("lookalike_cues")] = cues
+    message, history, classes, *slots = trev.predict(*values, api_name="/trainer_add_entry")
+    assert "seahorse" in message and history["data"][0][1:] == ["trev", "seahorse", "updated"], (message, slots)
     assert "A cue sent through the API." in ctx.catalogue()["seahorse"].cues_in("en").value
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
+from serve.i18n import t
+
 from serve.context import AppConfig, AppContext
 from serve.ui.trainer_handlers import TrainerHandlers
-from serve.ui.trainer_views import EntryForm
 from tests.trainer_world import NEW_CLASS, build_world, fresh_world
 
 PASSWORD = "a-long-test-password"
@@ -45,8 +46,6 @@ def app(tmp_path, tmp_path_factory):
 def calls(h: TrainerHandlers, photo: Path) -> dict:
     """Every handler with plausible arguments (the request is added by the caller)."""
     return {
-        "load_entry": ("seahorse",),
-        "save_entry": tuple(EntryForm(id="seahorse").values()),
         "upload": ([str(photo)], NEW_CLASS, "src", "CC0", ""),
         "review": (NEW_CLASS,),
         "select_photo": (["a" * 64], FakeSelect()),
@@ -97,23 +96,6 @@ def test_the_tab_builds_with_named_api_endpoints(app):
             "trainer_auto_finetune_settings", "trainer_auto_finetune_status", "trainer_auto_finetune_run"} <= names
 
 
-def test_catalogue_entry_edit_is_validated_saved_and_audited(app):
-    h, ctx, _, _ = app
-    trainer = FakeRequest("tina")
-    *values, history, status = h.load_entry("seahorse", request=trainer)
-    form = EntryForm(*values)
-    assert form.id == "seahorse" and "Seahorse" in form.common_names
-    edited = form.__class__(**{**form.__dict__, "cues": form.cues + "\nA new cue from the trainer."})
-    message, history, _ = h.save_entry(*edited.values(), request=trainer)
-    assert "seahorse" in message and history[0][1:] == ["tina", "seahorse", "updated"]
-    assert "A new cue from the trainer." in ctx.catalogue()["seahorse"].cues_in("en").value
-    assert ctx.catalogue()["seahorse"].common_names["fr"] == ("Hippocampe",)  # other languages kept
-    assert ctx.store.audit_log(action="trainer_catalogue_save")[0].who == "tina"
-    bad = edited.__class__(**{**edited.__dict__, "appendix": "IV"})
-    with pytest.raises(gr.Error, match="appendix"):
-        h.save_entry(*bad.values(), request=trainer)
-
-
 def test_upload_gates_each_file_and_stores_the_accepted_with_provenance(app, tmp_path):
     h, ctx, world, _ = app
     trainer = FakeRequest("tina")
@@ -127,8 +109,8 @@ def test_upload_gates_each_file_and_stores_the_accepted_with_provenance(app, tmp
         h.upload(files, NEW_CLASS, "", "", "", request=trainer)
     with pytest.raises(gr.Error, match="no catalogue entry"):
         h.upload(files, "unicorn", "src", "CC0", "", request=trainer)
-    rows, summary = h.upload(files, NEW_CLASS, "field trip", "CC-BY-4.0", "A. Person", request=trainer)
-    verdict = {row[0]: row for row in rows}
+    table, summary = h.upload(files, NEW_CLASS, "field trip", "CC-BY-4.0", "A. Person", request=trainer)
+    verdict = {row[0]: row for row in table["data"]}
     assert "5 of 7" in summary
     assert "elephant" in verdict[dup.name][2] and verdict[dup.name][1] == "no"
     assert verdict[junk.name][1] == "no"
@@ -136,7 +118,7 @@ def test_upload_gates_each_file_and_stores_the_accepted_with_provenance(app, tmp
     assert len(stored) == 5 and {p.licence for p in stored} == {"CC-BY-4.0"} and stored[0].uploader == "tina"
     assert all(ctx.photos.exists(p.sha256) for p in stored)
     again, _ = h.upload(files[:1], NEW_CLASS, "field trip", "CC-BY-4.0", "", request=trainer)
-    assert again[0][1] == "no"  # already in the class
+    assert again["data"][0][1] == "no"  # already in the class
     entry = ctx.store.audit_log(action="trainer_upload")[-1]
     assert entry.who == "tina" and len(entry.detail["accepted"]) == 5
 
@@ -148,8 +130,8 @@ def test_quick_update_publish_override_and_rollback(app, monkeypatch):
     summary, html, plot, choice = h.quick_update(request=trainer)
     assert "v2" in summary and NEW_CLASS in html and choice["value"] == "v2"
     assert plot is not None and plot.size[0] > 100  # the candidate's confusion matrix
-    rows, *_ = h.versions(request=trainer)
-    assert [r[0] for r in rows][:2] == ["v2", "v1"]
+    table, *_ = h.versions(request=trainer)
+    assert [r[0] for r in table["data"]][:2] == ["v2", "v1"]
 
     import train.compare as compare_module
 
@@ -203,7 +185,8 @@ def test_removing_a_model_photo_leaves_it_out_of_the_next_update(app):
 
 def test_label_noise_lists_photos_to_review(app):
     h, _, _, _ = app
-    rows, gallery, status = h.label_noise("", request=FakeRequest("tina"))
+    table, gallery, status = h.label_noise("", request=FakeRequest("tina"))
+    rows = table["data"]
     assert isinstance(rows, list) and all(len(r) == 7 for r in rows) and str(len(rows)) in status
 
 

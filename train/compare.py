@@ -67,14 +67,19 @@ class ClassChange:
         return None if self.before is None or self.after is None else self.after - self.before
 
     @property
+    def tested_on(self) -> int:
+        """Photos that measured the class: its photos of the split, or, for a new class with
+        few of them, every photo of the class by k-fold CV."""
+        return self.kfold.photos if self.kfold is not None else self.n
+
+    @property
     def measured(self) -> bool:
-        """Scored on at least one photo of the split (or, for a new class, by k-fold CV)."""
-        return self.n > 0 or self.kfold is not None
+        return self.tested_on > 0
 
     @property
     def thin(self) -> bool:
-        """Scored on too few photos to tell a change from noise."""
-        return 0 < self.n < MIN_TEST_PHOTOS and self.kfold is None
+        """Scored on too few photos to tell a change from noise (k-fold photos included)."""
+        return 0 < self.tested_on < MIN_TEST_PHOTOS
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -121,12 +122,16 @@ def embedder_for(bundle: Bundle, state: Mapping[str, Any] | None = None, backend
 
 
 def embed(photos: Sequence[Photo], embedder: Embedder, preprocessing, cache: EmbeddingCache | None,
-          batch_size: int = 32, workers: int = 1):
+          batch_size: int = 32, workers: int = 1, progress: Callable[[int, int], None] | None = None):
     """(features, kept photos, skipped (photo, reason)) for `photos`, all computed now (and cached).
-    Decoding runs `workers` threads ahead of the network (both release the GIL)."""
-    vectors, skipped = {}, []
+    Decoding runs `workers` threads ahead of the network (both release the GIL); `progress(done,
+    total)` is called after each batch."""
+    vectors, skipped, done = {}, [], 0
     for idx, batch, reasons in decoded_batches(photos, preprocessing, batch_size, workers):
         feats = embedder(batch)
+        done += len(idx)
+        if progress is not None:
+            progress(done, len(photos))
         for j, vec, reason in zip(idx, feats, reasons):
             if reason:
                 skipped.append((photos[j], reason))
@@ -140,10 +145,13 @@ def embed(photos: Sequence[Photo], embedder: Embedder, preprocessing, cache: Emb
 
 
 def features_of(photos: Sequence[Photo], make_embedder: Callable[[], Embedder], preprocessing,
-                cache: EmbeddingCache, batch_size: int = 32, workers: int = 1):
+                cache: EmbeddingCache, batch_size: int = 32, workers: int = 1,
+                progress: Callable[[int, int], None] | None = None):
     """(features, kept photos, skipped (photo, reason), how many photos were embedded now).
 
-    `make_embedder()` builds the network, only when some photo was never embedded."""
+    `make_embedder()` builds the network, only when some photo was never embedded; `progress`
+    follows the photos being embedded, whose speed is kept for the next estimate
+    (`train.update_estimate`)."""
     index, packed = _read_pack(cache)
     found = {p.sha256: packed[index[p.sha256]] for p in photos if p.sha256 in index}
     missing = []
@@ -158,7 +166,12 @@ def features_of(photos: Sequence[Photo], make_embedder: Callable[[], Embedder], 
     extra = {s: found[s] for s in found if s not in index}
     embedded = 0
     if missing:
-        f_new, kept_new, skipped = embed(missing, make_embedder(), preprocessing, cache, batch_size, workers)
+        from .update_estimate import record_speed
+
+        embedder = make_embedder()
+        started = time.perf_counter()
+        f_new, kept_new, skipped = embed(missing, embedder, preprocessing, cache, batch_size, workers, progress)
+        record_speed(cache, len(missing), time.perf_counter() - started)
         extra.update({p.sha256: f for p, f in zip(kept_new, f_new)})
         found.update(extra)
         embedded = len(kept_new)

@@ -1,6 +1,7 @@
 """Quick update: a base bundle's photos, plus new ones, minus removed ones -> a candidate bundle.
 
-The story, top to bottom (seconds, not minutes, on a laptop CPU):
+The story, top to bottom (seconds on a laptop CPU once every photo has been read; the first
+update on a fresh data folder reads them all - see `train.update_estimate`):
   1. photos: the base's manifest (old photos keep their frozen split), plus new
      photos (split by content hash as always), minus removed ones;
   2. embed only photos missing from the embedding cache, with the base bundle's
@@ -50,7 +51,7 @@ from .weights import StateDict, load_arrays, to_numpy
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None]  # (fraction done, stage code)
+Progress = Callable[..., None]  # (fraction done, stage code, **detail: done and total photos read)
 
 
 @dataclass
@@ -157,7 +158,7 @@ def _base_ood_folder(base: Bundle) -> Path | None:
 
 
 def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> QuickUpdate:
-    tick = progress or (lambda fraction, stage: None)
+    tick = progress or (lambda fraction, stage, **detail: None)
     clock = {"start": time.perf_counter()}
 
     def lap(name: str) -> None:
@@ -192,8 +193,9 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
     lap("photos")
 
     tick(0.1, "embed")
+    reading = lambda done, total: tick(0.1 + 0.45 * done / total, "embed", done=done, total=total)  # noqa: E731
     feats, photos, skipped, embedded_new = features_of(list(merged.photos), embedder, preprocessing, cache,
-                                                       cfg.batch_size, cfg.workers)
+                                                       cfg.batch_size, cfg.workers, reading)
     y = np.array([labels.index(p.label) for p in photos])
     split = np.array([p.split.value for p in photos])
     tr, va, te = (split == s.value for s in Split)
@@ -206,7 +208,9 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
     f_ood = None
     if tune:
         f_ood, kept_ood, _, _ = features_of(tune + report_half, embedder, preprocessing, cache,
-                                            cfg.batch_size, cfg.workers)
+                                            cfg.batch_size, cfg.workers,
+                                            lambda done, total: tick(0.55 + 0.05 * done / total, "embed_ood",
+                                                                     done=done, total=total))
         tune_set = set(tune)
         is_tune = np.array([p in tune_set for p in kept_ood])
     lap("embed")

@@ -18,9 +18,10 @@ from typing import Callable
 
 from PIL import Image
 
-from species_data import Appendix, CatalogueEntry, ListingRow
+from species_data import Appendix, CatalogueEntry, ListingRow, Localised
+from species_data.cites import CheckedAgainst
 
-from serve.i18n import t
+from serve.i18n import FALLBACK_MARK, t, typeset
 from serve.ui.common import example_thumbnail, thumbnail
 
 ExampleOf = Callable[[str], Path | None]  # class id -> a reference photo, if any
@@ -51,12 +52,25 @@ def separating_checks(catalogue, suspected, lookalike: str, lang: str) -> list[s
     return checks
 
 
-def listing_text(row: ListingRow, lang: str) -> str:
-    """'Loxodonta africana: populations of ...: Appendix II (in force from 2026-03-05)'."""
+def listing_text(row: ListingRow, lang: str) -> Localised[str]:
+    """'Loxodonta africana: populations of ...: Appendix II (in force from 2026-03-05)', and
+    whether the row's own words are in English for want of a translation."""
     appendix = (t("app.card.not_listed", lang) if row.appendix is Appendix.NONE
                 else t("app.card.appendix", lang, appendix=row.appendix.value))
     since = f" ({t('app.card.in_force', lang, date=row.in_force.isoformat())})" if row.in_force else ""
-    return f"{row.covers}: {appendix}{since}"
+    covers = row.covers_in(lang)
+    return Localised(typeset(f"{covers.value}: {appendix}{since}", lang), covers.lang_used, covers.fell_back)
+
+
+def checked_text(entry: CatalogueEntry, lang: str) -> str:
+    """What the listing was checked against, in `lang` ("the CITES Appendices as amended at
+    CoP20 (2026-02)"); a trainer's own wording is shown as written."""
+    checked = CheckedAgainst.parse(entry.cites.checked_against)
+    text = t(f"app.card.checked.{checked.basis.value}", lang, month=checked.month, **{
+        k: v for k, v in checked.params.items() if k != "unverified"})
+    if "unverified" in checked.params:
+        text += " " + t("app.card.checked.unverified", lang, cop=checked.params["unverified"])
+    return text
 
 
 def sources_markdown(entry: CatalogueEntry) -> str:
@@ -65,40 +79,39 @@ def sources_markdown(entry: CatalogueEntry) -> str:
 
 
 def card_markdown(entry: CatalogueEntry, catalogue, lang: str, *, sources: bool = True) -> str:
-    """Names, scientific name, CITES (appendix, note, date checked), protection, cues,
-    look-alikes with their separating cue, handling guidance and (`sources`) sources."""
+    """Names, scientific name, CITES (appendix, note, date checked, rows), protection, cues,
+    look-alikes with their separating cue, handling guidance and (`sources`) sources. When any
+    of it is shown in English for want of a translation, a notice says so first."""
     names = entry.names_in(lang)
-    cues, handling = entry.cues_in(lang), entry.handling_in(lang)
+    cues, handling, note = entry.cues_in(lang), entry.handling_in(lang), entry.cites.note_in(lang)
     looks = [(la, la.cue_in(lang)) for la in entry.lookalikes]
-    fell_back = names.fell_back or cues.fell_back or handling.fell_back or any(
+    rows = [listing_text(row, lang) for row in entry.cites.listings]
+    fell_back = any(x.fell_back for x in (names, cues, handling, note, *rows)) or any(
         c.fell_back for _, c in looks)
     out = [f"## {names.value[0]}"]
+    if fell_back:
+        out.append(t("app.card.fallback", lang))
     if entry.scientific_name:
         out.append(f"**{t('app.card.scientific', lang)}:** *{entry.scientific_name}*")
     if len(names.value) > 1:
         out.append(f"**{t('app.card.other_names', lang)}:** {', '.join(names.value[1:])}")
-    out.append(f"**{t('app.card.cites', lang)}:** {appendix_text(entry, lang)} — "
-               f"{t('app.card.checked', lang, date=entry.cites.checked_against)}")
-    if entry.cites.note:
-        out.append(f"> {t('app.card.cites_note', lang)}: {entry.cites.note}")
-    if entry.cites.listings:
-        out.append(f"**{t('app.card.listings', lang)}:**\n"
-                   + _bullets(listing_text(row, lang) for row in entry.cites.listings))
+    out.append(f"**{t('app.card.cites', lang)}:** {appendix_text(entry, lang)} — {checked_text(entry, lang)}")
+    out.append(f"> {t('app.card.cites_note', lang)}: {note.value}")
+    if rows:
+        out.append(f"**{t('app.card.listings', lang)}:**\n" + _bullets(r.value for r in rows))
     out.append(t("app.card.protected_yes" if entry.protected else "app.card.protected_no", lang))
     out.append(f"### {t('app.card.cues', lang)}\n{_bullets(cues.value)}")
     if looks:
-        rows = []
+        pairs = []
         for la, cue in looks:
             other = catalogue.get(la.id)
-            rows.append(f"**{other.common_name(lang) if other else la.id}:** {cue.value}")
-        out.append(f"### {t('app.card.lookalikes', lang)}\n{_bullets(rows)}")
+            pairs.append(f"**{other.common_name(lang) if other else la.id}:** {cue.value}")
+        out.append(f"### {t('app.card.lookalikes', lang)}\n{_bullets(pairs)}")
     out.append(f"### {t('app.card.handling', lang)}\n" +
                "\n".join(f"{i}. {x}" for i, x in enumerate(handling.value, 1)))
     if sources and entry.sources:
         out.append(f"### {t('app.card.sources', lang)}\n" + sources_markdown(entry))
-    if fell_back:
-        out.append(t("app.card.fallback", lang))
-    return "\n\n".join(out)
+    return typeset("\n\n".join(out), lang)
 
 
 PAIR_SIDE = 240  # px, height of each photo in a pair
@@ -157,7 +170,9 @@ def lookalike_pairs_html(entry: CatalogueEntry, catalogue, lang: str, example_of
                  f'<div class="no-photo" style="flex:1;padding:1em;border:1px dashed #999;border-radius:4px">'
                  f'{html.escape(t("app.identify.lookalike.no_photo", lang, name=name))}</div>')
         left = _img(left_uri, left_name) if left_uri else ""
-        caption = t("app.identify.lookalike.caption", lang, left=left_name, right=name, cue=la.cue_in(lang).value)
+        cue = la.cue_in(lang)  # marked when shown in English for want of a translation
+        caption = t("app.identify.lookalike.caption", lang, left=left_name, right=name,
+                    cue=(FALLBACK_MARK if cue.fell_back else "") + cue.value)
         figures.append(
             f'<figure class="lookalike-pair" data-lookalike="{html.escape(la.id)}" style="margin:0 0 1em 0">'
             f'<div style="display:flex;gap:8px;align-items:center">{left}{right}</div>'
@@ -168,9 +183,5 @@ def lookalike_pairs_html(entry: CatalogueEntry, catalogue, lang: str, example_of
 
 def separating_cue(catalogue, true_id: str, chosen_id: str, lang: str) -> str | None:
     """The catalogue cue that tells `true_id` from `chosen_id` (either entry may hold it)."""
-    for a, b in ((true_id, chosen_id), (chosen_id, true_id)):
-        entry = catalogue.get(a)
-        la = entry.lookalike(b) if entry else None
-        if la is not None:
-            return la.cue_in(lang).value
-    return None
+    link = catalogue.link(true_id, chosen_id)
+    return link.cue_in(lang).value if link is not None else None

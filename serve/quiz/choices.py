@@ -21,7 +21,11 @@ Closeness of two classes, from what trainees and trainers see: a look-alike link
 direction (2), the model's confusion rates both ways (x10), the trainee's own past
 confusions (3), the same group (0.5). Difficulty shapes the cluster:
 
-    HARD    the four mutually closest classes around the target;
+    HARD    look-alikes only: the largest set (up to four) around the target in which every
+            two classes are catalogue look-alikes of each other, so whichever is the answer
+            and whichever is chosen, the catalogue has the cue that separates them (issue 17
+            item 5: no "Rhino horn" or "Puma" offered against a bear). Two or three choices
+            when the catalogue has no more; a class without a look-alike gets no hard question;
     MEDIUM  two pairs of look-alikes far from each other;
     EASY    classes with no link to one another.
 
@@ -39,14 +43,12 @@ if TYPE_CHECKING:
 
 LOOKALIKE, CONFUSION, PERSONAL, SAME_GROUP = 2.0, 10.0, 3.0, 0.5
 CLOSE = 1.0  # at least this close: a look-alike, a real confusion, or the trainee's own
-HARD_CANDIDATES = 8  # the target's nearest classes among which the tightest cluster is sought
-HARD_SLACK = 0.5  # clusters this close to the tightest are drawn from too (variety)
 
 
 class Difficulty(Enum):
     EASY = "easy"  # classes unrelated to one another
     MEDIUM = "medium"  # two pairs of look-alikes
-    HARD = "hard"  # mutually closest classes
+    HARD = "hard"  # catalogue look-alikes of one another
 
 
 class QuizChoiceError(ValueError):
@@ -78,6 +80,21 @@ def closeness(pool: QuizPool, personal: Collection[tuple[str, str]] = ()) -> Cal
     return near
 
 
+def cue_linked(pool: QuizPool) -> Callable[[str, str], bool]:
+    """Whether the catalogue holds a cue separating two classes (a look-alike link either way)."""
+    links = {frozenset((c.id, other)) for c in pool.classes.values() for other in c.lookalikes
+             if other in pool.classes and other != c.id}
+    return lambda a, b: frozenset((a, b)) in links
+
+
+def paired(pool: QuizPool, ids: Sequence[str]) -> list[str]:
+    """The classes of `ids` with a look-alike (and so a separating cue) among the classes that
+    have photos: the only ones a hard question can be about."""
+    linked = cue_linked(pool)
+    shown = [c for c in pool.classes if pool.photos.get(c)]
+    return [a for a in ids if any(linked(a, b) for b in shown if b != a)]
+
+
 def choose_choices(pool: QuizPool, target: str, answerable: Sequence[str], difficulty: Difficulty,
                    rng: random.Random, *, personal: Sequence[str] = (), n: int = 4,
                    priority: Callable[[str], float] | None = None) -> tuple[str, ...]:
@@ -95,6 +112,9 @@ def choose_choices(pool: QuizPool, target: str, answerable: Sequence[str], diffi
     first = [c for c in dict.fromkeys(answerable) if c != target and c in pool.classes]
     rest = [c for c in sorted(pool.classes) if c != target and c not in set(first)]
     weigh = _Weigh(priority or (lambda c: 1.0), rng)
+    if difficulty is Difficulty.HARD:  # look-alikes of one another, answerable ones first
+        shown = [c for c in rest if pool.photos.get(c)]  # never a class no question can be about
+        return (target, *_lookalikes(target, first, shown, n - 1, cue_linked(pool), weigh))
     chosen = [target]
     for candidates in (first, rest):  # the rest only when too few answerable classes exist
         wanted = n - len(chosen)
@@ -135,24 +155,26 @@ def _grow(chosen: list[str], candidates: list[str], k: int, difficulty: Difficul
     candidates = [c for c in candidates if c not in chosen]
     if len(candidates) <= k:
         return candidates
-    if difficulty is Difficulty.HARD:
-        return _tightest(chosen, candidates, k, near, weigh)
     if difficulty is Difficulty.MEDIUM:
         return _pairs(chosen, candidates, k, near, weigh)
     return _apart(chosen, candidates, k, near, weigh)
 
 
-def _tightest(chosen, candidates, k, near, weigh: _Weigh) -> list[str]:
-    """k candidates that, with `chosen`, have (nearly) the largest total closeness."""
-    def pull(c: str) -> float:
-        return sum(near(c, x) for x in chosen)
-    ranked = sorted(candidates, key=lambda c: (-pull(c), c))[:max(HARD_CANDIDATES, k)]
-
-    def score(extra: tuple[str, ...]) -> float:
-        return sum(pull(c) for c in extra) + sum(near(a, b) for a, b in itertools.combinations(extra, 2))
-    scored = [(score(extra), extra) for extra in itertools.combinations(ranked, k)]
-    best = max(s for s, _ in scored)
-    return list(weigh.group([extra for s, extra in scored if s >= best - HARD_SLACK]))
+def _lookalikes(target: str, first: list[str], rest: list[str], k: int,
+                linked: Callable[[str, str], bool], weigh: _Weigh) -> tuple[str, ...]:
+    """The largest set (at most k) of look-alikes of `target` that are look-alikes of each
+    other, with as many of `first` (the answerable classes) as possible; among equally good
+    sets, one drawn by priority."""
+    preferred = set(first)
+    near = [c for c in first + rest if linked(target, c)]
+    for size in range(min(k, len(near)), 0, -1):
+        sets = [extra for extra in itertools.combinations(near, size)
+                if all(linked(a, b) for a, b in itertools.combinations(extra, 2))]
+        if sets:
+            most = max(len(preferred.intersection(extra)) for extra in sets)
+            return weigh.group([extra for extra in sets if len(preferred.intersection(extra)) == most])
+    raise QuizChoiceError(f"{target!r} has no look-alike with photos in the catalogue, so it has no "
+                          "hard question; choose medium or easy, or a wider syllabus")
 
 
 def _pairs(chosen, candidates, k, near, weigh: _Weigh) -> list[str]:

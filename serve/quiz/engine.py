@@ -30,7 +30,7 @@ from typing import Callable, Collection, Mapping, Sequence
 from species_data.catalogue import Appendix, Kind
 
 from serve.i18n import Message
-from serve.quiz.choices import Difficulty, QuizChoiceError, choose_choices, draw_answer
+from serve.quiz.choices import Difficulty, QuizChoiceError, choose_choices, draw_answer, paired
 from serve.quiz.schedule import (  # re-exported: the app imports the quiz API from here
     Answer, CertificationResult, GroupScore, LeitnerState, QuestionKind, QuizSummary,
     certification_check, certification_messages, mastery, next_class, record, summarise,
@@ -309,7 +309,9 @@ def next_question(
 
     IDENTIFY: the choices are that class's cluster (`choose_choices`; the trainee's own
     confusions count as close) and the answer is drawn uniformly from the cluster's classes
-    with unseen photos, so the choices alone never tell which one it is.
+    with unseen photos, so the choices alone never tell which one it is. HARD asks only
+    about classes with a look-alike (`serve.quiz.choices.paired`); without one left, a law
+    question takes the turn when the quiz has them.
     Raises PoolExhausted when every syllabus photo was shown in this session.
     """
     if not syllabus_ids:
@@ -327,6 +329,19 @@ def next_question(
         )
     target = next_class(state, fresh, now, rng)
     kind = rng.choice(list(kinds))
+    if kind is QuestionKind.IDENTIFY and difficulty is Difficulty.HARD and target not in (
+            askable := paired(pool, fresh)):  # a hard question is about a look-alike pair
+        others = [k for k in kinds if k is not QuestionKind.IDENTIFY]
+        if askable:
+            target = next_class(state, askable, now, rng)
+        elif others:
+            kind = rng.choice(others)  # a law question about the scheduler's class instead
+        elif not paired(pool, syllabus_ids):
+            raise QuizError("no species of this syllabus has a look-alike in the catalogue, so there "
+                            "is no hard question to ask; choose medium or easy, or a wider syllabus")
+        else:
+            raise PoolExhausted("every photo of the syllabus's species with a look-alike was shown "
+                                "in this session; start a new session or choose medium or easy")
     choices = None
     if kind is QuestionKind.IDENTIFY:  # the target's cluster; the answer any member of it
         try:

@@ -115,7 +115,7 @@ def result_dict(ident: Identification, ctx, lang: str, labels: list[str]) -> dic
         "advice_keys": [m.key for m in messages],
         "cites": None if entry is None or d.kind is not DecisionKind.IDENTIFIED else {
             "appendix": entry.appendix.value, "appendix_text": appendix_text(entry, lang),
-            "note": entry.cites.note, "checked_against": entry.cites.checked_against},
+            "note": entry.cites.note_in(lang).value, "checked_against": entry.cites.checked_against},
         "protected": protected if d.kind is not DecisionKind.UNKNOWN else None,
     })
     return out

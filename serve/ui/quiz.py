@@ -22,7 +22,9 @@ from serve.quiz.engine import (Difficulty, NameStyle, PublicQuestion, QuestionKi
                    certification_messages, choice_message, feedback, summary_messages)
 from serve.quiz.service import MAX_LENGTH, MIN_LENGTH, QuizService, QuizSettings, Report, prompt_of
 from serve.records.checks import check_id, check_int
-from serve.identify.species_card import card_markdown, separating_cue
+from serve.identify.species_card import card_markdown
+from serve.quiz.teaching import lesson
+from serve.ui.quiz_views import certification_html, feedback_html, progress_figure, summary_html
 from serve.ui.common import (Texts, enter, error, example_thumbnail, namer, option_list,
                  side_by_side, thumbnail, user_errors)
 
@@ -87,24 +89,6 @@ def question_view(ctx, service: QuizService, session, q, lang: str) -> list:
 
 def hidden() -> dict:
     return gr.update(value=None, visible=False)
-
-
-def progress_figure(service: QuizService, trainee: str, lang: str):
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    points = service.progress(trainee)
-    fig = Figure(figsize=(6, 2.8), dpi=100)
-    ax = fig.add_subplot()
-    xs = list(range(1, len(points) + 1))
-    ax.plot(xs, [r / n for _, _, r, n in points], marker="o")
-    ax.set_ylim(0, 1.05)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel(t("app.quiz.plot.x", lang))
-    ax.set_ylabel(t("app.quiz.plot.y", lang))
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
 
 
 def syllabus_label(ctx, name: str, lang: str) -> str:
@@ -213,18 +197,16 @@ class QuizHandlers:
             out = service.answer(user.name, sid, qid, chosen)
             q, a = out.question, out.answer
             name_of = choice_namer(self.ctx, lang, q.names)
-            lines = [m.render(lang) for m in feedback(q, a, name_of)]
-            common = namer(catalogue, lang)
-            wrong_species = q.kind is QuestionKind.IDENTIFY and not a.correct
-            cue_text, pair = None, None
-            if wrong_species:
-                cue_text = separating_cue(catalogue, q.class_id, chosen, lang)
-                key = "app.quiz.cue" if cue_text else "app.quiz.cue_missing"
-                lines.append(t(key, lang, true_name=common(q.class_id),
-                               chosen_name=common(chosen), cue=cue_text or ""))
-                example = service.example_photo(chosen)
-                pair = (side_by_side(thumbnail(str(service.photo_path(q.photo_id))),
-                                     example_thumbnail(str(example))) if example else None)
+            messages = feedback(q, a, name_of)
+            taught, pair, pair_label = None, None, None
+            if q.kind is QuestionKind.IDENTIFY:  # every answer teaches one comparison
+                taught = lesson(catalogue, q.class_id, chosen, q.choices, lang)
+                example = service.example_photo(taught.other)
+                pair = side_by_side(thumbnail(str(service.photo_path(q.photo_id))),
+                                    example_thumbnail(str(example)) if example else None)
+                pair_label = t("app.quiz.compare.pair" if example else "app.quiz.compare.no_example", lang,
+                               name=namer(catalogue, lang)(taught.other))
+            verdict_html = feedback_html(a.correct, messages, taught, namer(catalogue, lang), lang)
             entry = catalogue.get(q.class_id)
             card_md = card_markdown(entry, catalogue, lang) if entry else ""
             heat_img = None
@@ -235,9 +217,10 @@ class QuizHandlers:
                                           ).overlay(size=PHOTO_SIDE)
         data = {"correct": a.correct, "chosen": chosen, "expected": q.answer,
                 "expected_label": choice_message(q, q.answer, name_of).render(lang),
-                "cue": cue_text, "finished": out.finished}
-        return (data, f"### {lines[0]}\n\n" + "\n\n".join(lines[1:]),
-                gr.update(value=pair, visible=pair is not None),
+                "compared_with": taught.other if taught else None,
+                "cue": taught.cue if taught else None, "finished": out.finished}
+        return (data, verdict_html,
+                gr.update(value=pair, visible=pair is not None, **({"label": pair_label} if pair_label else {})),
                 gr.update(value=heat_img, visible=heat_img is not None), card_md)
 
     def quiz_finish(self, sid, request: gr.Request):
@@ -251,15 +234,15 @@ class QuizHandlers:
         rows = [[name_of(g), s.correct, s.total, f"{s.rate:.0%}"]
                 for g, s in report.summary.per_group.items()]
         headers = [t(f"app.quiz.col.{c}", lang) for c in ("group", "right", "total", "rate")]
-        text = ["## " + t("app.quiz.summary.heading", lang)] + [
-            m.render(lang) for m in summary_messages(report.summary, name_of)]
+        lines = [m.render(lang) for m in summary_messages(report.summary, name_of)]
+        rule = certificate = ""
         if report.certification is not None:
-            text += [m.render(lang) for m in certification_messages(report.certification)]
+            rule = certification_html(report.certification, certification_messages(report.certification)[0], lang)
         if report.certificate is not None:
-            text.append(certificate_line(report, syllabus_label(
-                self.ctx, report.certificate.syllabus, lang), lang))
-        return ("\n\n".join(text), gr.update(value={"headers": headers, "data": rows}, visible=True),
-                gr.update(value=progress_figure(service, user.name, lang), visible=True),
+            certificate = certificate_line(report, syllabus_label(self.ctx, report.certificate.syllabus, lang), lang)
+        text = summary_html(t("app.quiz.summary.heading", lang), lines, rule, certificate)
+        return (text, gr.update(value={"headers": headers, "data": rows}, visible=True),
+                gr.update(value=progress_figure(service.progress(user.name), lang), visible=True),
                 [self.ctx.exports.write(user.name, "quiz-summary", "md", md),
                  self.ctx.exports.write(user.name, "quiz-summary", "html", page)])
 
@@ -302,7 +285,7 @@ def build_quiz_tab(ctx, texts: Texts) -> QuizHandlers:
             show_heat = texts.label(gr.Checkbox(value=False), "app.quiz.heatmap.label")
             answer = texts.value(gr.Button(variant="primary"), "app.quiz.answer")
     result = gr.JSON(visible=False)
-    verdict = gr.Markdown()
+    verdict = gr.HTML()  # right or wrong by colour, icon and words, and the answer's lesson
     with gr.Row():
         compare = texts.label(gr.Image(type="pil", interactive=False, visible=False),
                               "app.quiz.compare.label")
@@ -314,7 +297,7 @@ def build_quiz_tab(ctx, texts: Texts) -> QuizHandlers:
     with gr.Row():
         next_q = texts.value(gr.Button(), "app.quiz.next")
         finish = texts.value(gr.Button(), "app.quiz.finish")
-    summary = gr.Markdown()
+    summary = gr.HTML()
     groups = texts.label(gr.Dataframe(interactive=False, visible=False), "app.quiz.groups.label")
     plot = texts.label(gr.Plot(visible=False), "app.quiz.plot.label")
     files = texts.label(gr.File(file_count="multiple", interactive=False),

@@ -11,17 +11,18 @@ from pathlib import Path
 
 import gradio as gr
 
-from species_data.catalogue import Appendix, Kind
-
 from serve.context import AppContext
 from serve.i18n import t
 from serve.ui.case_review import CaseReviewHandlers
+from serve.ui.trainer_catalogue import build_catalogue_section
 from serve.ui.trainer_checklist import build_checklist_section
 from serve.ui.trainer_handlers import TrainerHandlers
-from serve.ui.trainer_views import EntryForm
+from serve.ui.trainer_views import FLAG_COLUMNS, VERDICT_COLUMNS, VERSION_COLUMNS
 
-KINDS = tuple(k.value for k in Kind)  # the form's choices: the catalogue's own values
-APPENDICES = tuple(a.value for a in Appendix)
+
+def hide() -> dict:
+    """Fold a section away (the publishing confirmation, once answered)."""
+    return gr.update(visible=False)
 
 
 def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir: Path | None = None,
@@ -51,8 +52,9 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
     def table(key: str, columns: tuple[str, ...]) -> gr.Dataframe:
         frame = gr.Dataframe(headers=[L(c) for c in columns], label=L(key), interactive=False)
         if texts is not None:
-            texts.add(frame, lambda lg, user: gr.update(
-                label=t(f"trainer.ui.{key}", lg), headers=[t(f"trainer.ui.{c}", lg) for c in columns]))
+            # Gradio redraws the headers only with a value: an empty table in the user's language
+            texts.add(frame, lambda lg, user: gr.update(label=t(f"trainer.ui.{key}", lg), value={
+                "headers": [t(f"trainer.ui.{c}", lg) for c in columns], "data": []}))
         return frame
 
     def btn(key: str, **kw) -> gr.Button:
@@ -79,33 +81,8 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
     with gr.Tabs():
         # --- catalogue ------------------------------------------------------------------
         with tab("tab_catalogue"):
-            with gr.Row():
-                entry_pick = catalogue_pick(gr.Dropdown(ids, allow_custom_value=True, scale=3), "entry")
-                load_btn = btn("load_entry", scale=1)
-            form = {}
-            with gr.Row():
-                form["id"] = lab(gr.Textbox(), "field_id")
-                form["kind"] = lab(gr.Dropdown(list(KINDS), value=Kind.WHOLE_ANIMAL.value), "field_kind")
-                form["product_type"] = lab(gr.Textbox(), "field_product_type")
-                form["group"] = lab(gr.Dropdown(sorted(ctx.catalogue().groups), allow_custom_value=True),
-                                    "field_group")
-            with gr.Row():
-                form["scientific_name"] = lab(gr.Textbox(), "field_scientific_name")
-                form["common_names"] = lab(gr.Textbox(lines=2), "field_common_names")
-                form["appendix"] = lab(gr.Dropdown(list(APPENDICES), value=Appendix.II.value), "field_appendix")
-                form["checked_against"] = lab(gr.Textbox(), "field_checked_against")
-            form["cites_note"] = lab(gr.Textbox(lines=2), "field_cites_note")
-            with gr.Row():
-                form["cues"] = lab(gr.Textbox(lines=4), "field_cues")
-                form["handling"] = lab(gr.Textbox(lines=4), "field_handling")
-            with gr.Row():
-                form["lookalikes"] = lab(gr.Textbox(lines=3), "field_lookalikes")
-                form["sources"] = lab(gr.Textbox(lines=3), "field_sources")
-            save_btn = btn("save_entry", variant="primary")
-            entry_status = gr.Markdown()
-            history = table("history", ("col_time", "col_author", "col_entry", "col_action"))
+            catalogue, entry = build_catalogue_section(ctx, texts, lang, h._require)
             build_checklist_section(ctx, texts, lang)  # CITES listings from a Species+ CSV
-        fields = [form[name] for name in EntryForm.field_names()]
 
         # --- photos ---------------------------------------------------------------------
         with tab("tab_photos"):
@@ -117,7 +94,7 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
             files = lab(gr.File(file_count="multiple", file_types=["image", ".zip"]), "files")
             upload_btn = btn("upload", variant="primary")
             upload_summary = gr.Markdown()
-            verdicts = table("verdicts", ("col_file", "col_accepted", "col_verdict", "col_sha"))
+            verdicts = table("verdicts", VERDICT_COLUMNS)
             md("review_help")
             review_btn = btn("review")
             shas = gr.State([])
@@ -130,8 +107,7 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
             review_status = gr.Markdown()
             noise_btn = btn("find_noise")
             noise_status = gr.Markdown()
-            flags = table("flags", ("col_label", "col_suggested", "col_p_given", "col_p_other", "col_similarity",
-                                    "col_reason", "col_sha"))
+            flags = table("flags", FLAG_COLUMNS)
             flag_gallery = lab(gr.Gallery(columns=8, height=300), "flag_gallery")
 
         # --- confirmed case photos (issue 19: confirmation closes the loop) --------------
@@ -153,9 +129,14 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
         # --- model ----------------------------------------------------------------------
         with tab("tab_model"):
             update_btn = btn("quick_update", variant="primary")
+            md("quick_update_help")
             update_summary = gr.Markdown()
+            if texts is not None:  # how long the next update should take, before it is started
+                texts.add(update_summary, h.plan_on_load)
             with gr.Row():
-                candidate = lab(gr.Dropdown([], allow_custom_value=True, scale=3), "candidate")
+                candidate = gr.Dropdown([], allow_custom_value=True, scale=3, label=L("candidate"))
+                if texts is not None:  # the newest candidate chosen after every page load
+                    texts.add(candidate, h.candidate_on_load)
                 compare_btn = btn("compare", scale=1)
             comparison = gr.HTML()
             confusion = lab(gr.Image(type="pil", interactive=False), "confusion")
@@ -163,10 +144,14 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
                 override = lab(gr.Checkbox(), "override")
                 override_reason = lab(gr.Textbox(scale=3), "override_reason")
                 publish_btn = btn("publish", variant="primary", scale=1)
+            with gr.Group(visible=False) as confirm_box:  # publishing asks first
+                confirm_text = gr.Markdown()
+                with gr.Row():
+                    publish_yes = btn("publish_yes", variant="primary")
+                    publish_no = btn("publish_no")
             publish_status = gr.Markdown()
             versions_btn = btn("refresh_versions")
-            versions = table("versions", ("col_version", "col_created", "col_parent", "col_mode", "col_classes",
-                                          "col_top1", "col_published"))
+            versions = table("versions", VERSION_COLUMNS)
             with gr.Row():
                 rollback_pick = lab(gr.Dropdown([], allow_custom_value=True, scale=2), "rollback_to")
                 rollback_reason = lab(gr.Textbox(scale=3), "rollback_reason")
@@ -192,8 +177,8 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
             timer = gr.Timer(5, active=False)
 
     # --- events -------------------------------------------------------------------------
-    load_btn.click(h.load_entry, [entry_pick], [*fields, history, entry_status], api_name="trainer_load_entry")
-    save_btn.click(h.save_entry, fields, [entry_status, history, class_pick], api_name="trainer_add_entry")
+    entry["save"].click(catalogue.save_entry, entry["fields"], [entry["status"], entry["history"], class_pick,
+                                                                *entry["slots"]], api_name="trainer_add_entry")
     upload_btn.click(h.upload, [files, class_pick, source, licence, credit], [verdicts, upload_summary],
                      api_name="trainer_upload")
     review_btn.click(h.review, [class_pick], [gallery, shas], api_name="trainer_review")
@@ -213,10 +198,13 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
                      api_name="trainer_case_reject")
     one = {"concurrency_limit": 1, "concurrency_id": "trainer_models"}  # model changes run one at a time
     update_btn.click(h.quick_update, None, [update_summary, comparison, confusion, candidate],
-                     api_name="trainer_quick_update", **one)
+                     api_name="trainer_quick_update", show_progress_on=[update_summary], **one)  # one bar
     compare_btn.click(h.compare, [candidate], [comparison, confusion], api_name="trainer_compare")
-    publish_btn.click(h.publish, [candidate, override, override_reason], [publish_status], api_name="trainer_publish",
-                      **one)
+    publish_btn.click(h.publish_check, [candidate, override, override_reason], [confirm_box, confirm_text],
+                      api_visibility="private")
+    publish_yes.click(h.publish, [candidate, override, override_reason], [publish_status], api_name="trainer_publish",
+                      **one).success(hide, None, [confirm_box], api_visibility="private")
+    publish_no.click(hide, None, [confirm_box], api_visibility="private")
     versions_btn.click(h.versions, None, [versions, candidate, rollback_pick, class_pick], api_name="trainer_versions")
     rollback_btn.click(h.rollback, [rollback_pick, rollback_reason], [rollback_status], api_name="trainer_rollback",
                        **one)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from species_data import CatalogueError, entry_to_mapping, read_history, save_entry
+from species_data import CatalogueError
 from species_data.dataset import Photo
 from species_data.images import ImageDecodeError
 from species_data.ingest import Collected, IngestError, IngestLimits, collect
@@ -29,7 +29,7 @@ from serve.records.store import NotFound
 from serve.ui.common import thumbnail, user_language
 from serve.ui.trainer_auto import AutoFinetuneHandlers
 from serve.ui.trainer_models import ModelHandlers
-from serve.ui.trainer_views import EntryForm, flag_rows, form_from_mapping, form_to_mapping, history_rows, verdict_rows
+from serve.ui.trainer_views import FLAG_COLUMNS, VERDICT_COLUMNS, flag_rows, frame, verdict_rows
 
 
 def _thumb(path, side: int = 200):
@@ -103,34 +103,6 @@ class TrainerHandlers(ModelHandlers, AutoFinetuneHandlers):
     def _class_choices(self) -> list[str]:
         return list(self.ctx.catalogue().ids)
 
-    # --- catalogue -----------------------------------------------------------------------
-    def load_entry(self, entry_id: str, request: gr.Request):
-        """Form fields of an entry (empty form for a new id)."""
-        user, lang = self._require(request, Permission.EDIT_CATALOGUE)
-        entry = self.ctx.catalogue().get(entry_id or "")
-        form = form_from_mapping(entry_to_mapping(entry)) if entry else EntryForm(id=entry_id or "")
-        history = history_rows(read_history(self.ctx.config.catalogue_overlay))
-        return [*form.values(), history, t("trainer.catalogue.loaded" if entry else "trainer.catalogue.new", lang,
-                                           id=entry_id or "")]
-
-    def save_entry(self, entry_id: str, kind: str, product_type: str, group: str, scientific_name: str,
-                   common_names: str, appendix: str, cites_note: str, checked_against: str, cues: str,
-                   handling: str, lookalikes: str, sources: str, request: gr.Request):
-        """Validate like the loader, write into the overlay, reload the catalogue."""
-        user, lang = self._require(request, Permission.EDIT_CATALOGUE)
-        values = (entry_id, kind, product_type, group, scientific_name, common_names, appendix, cites_note,
-                  checked_against, cues, handling, lookalikes, sources)
-        form = EntryForm(*[str(v or "") for v in values])
-        old = self.ctx.catalogue().get(form.id.strip())
-        mapping = form_to_mapping(form, entry_to_mapping(old) if old else None)
-        with self._errors(lang):
-            path = save_entry(mapping, self.ctx.config.catalogue_overlay, user.name)
-        self.ctx.reload_catalogue()
-        self.ctx.store.audit(user.name, "trainer_catalogue_save",
-                             {"id": mapping["id"], "action": "updated" if old else "created", "file": path.name})
-        history = history_rows(read_history(self.ctx.config.catalogue_overlay))
-        return t("trainer.catalogue.saved", lang, id=mapping["id"]), history, gr.update(choices=self._class_choices())
-
     # --- photos --------------------------------------------------------------------------
     def quality_gate(self) -> QualityGate:
         """The upload quality gate, knowing every recorded photo and the published model's."""
@@ -163,7 +135,7 @@ class TrainerHandlers(ModelHandlers, AutoFinetuneHandlers):
         summary = t("trainer.upload.summary", lang, accepted=len(accepted), total=len(verdicts), id=class_id)
         if accepted:
             self._auto_check()
-        return verdict_rows(verdicts, lang), summary
+        return frame(verdict_rows(verdicts, lang), VERDICT_COLUMNS, lang), summary
 
     def _auto_check(self) -> None:
         """New photos may make a background fine-tune due; a failure there never fails an upload."""
@@ -270,7 +242,7 @@ class TrainerHandlers(ModelHandlers, AutoFinetuneHandlers):
         gallery = [(image, f"{f.label} → {f.suggested} ({f.p_given:.2f})") for f in flags
                    if (image := _thumb(f.path)) is not None]
         self.ctx.store.audit(user.name, "trainer_label_noise", {"class_id": class_id or "*", "flags": len(flags)})
-        return flag_rows(flags, lang), gallery, t("trainer.noise.found", lang, n=len(flags))
+        return frame(flag_rows(flags, lang), FLAG_COLUMNS, lang), gallery, t("trainer.noise.found", lang, n=len(flags))
 
     def select_photo(self, shas: list, evt: gr.SelectData, request: gr.Request):
         """The content hash of the gallery photo clicked."""

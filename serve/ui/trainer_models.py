@@ -4,26 +4,34 @@ A mixin of `serve.ui.trainer_handlers.TrainerHandlers` (which holds the plumbing
 `_errors`, `_published`, `_changes`...). As there, each handler calls `_require` first and
 writes the audit log.
 """
+import logging
 import re
 import sys
 from pathlib import Path
 
 import gradio as gr
 
-from serve.records.auth import Permission
+from serve.records.auth import Permission, can
 from serve.i18n import t
-from serve.ui.trainer_views import comparison_html, job_text, update_summary, versions_rows
+from serve.ui.trainer_views import (VERSION_COLUMNS, StageReporter, comparison_html, frame, job_text, plan_text,
+                                   thin_classes, thin_text, update_summary, versions_rows)
 
+log = logging.getLogger(__name__)
+
+COMPARING = 0.95  # the share of the progress bar the update fills; the comparison takes the rest
 VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class ModelHandlers:
     # --- models --------------------------------------------------------------------------
     def quick_update(self, request: gr.Request, progress=gr.Progress()):
-        """Candidate bundle from the published one plus uploads minus removals; compared at once."""
+        """Candidate bundle from the published one plus uploads minus removals; compared at once.
+        Says first how long it will take (every photo never read on this computer is read once:
+        about a minute on a fresh data folder, seconds after) and counts the photos as they are read."""
         user, lang = self._require(request, Permission.TRAIN)
         from train.compare import compare
         from train.quick_update import QuickUpdateConfig, quick_update
+        from train.update_estimate import estimate
 
         base = self._published()
         if base is None:
@@ -33,12 +41,15 @@ class ModelHandlers:
         try:
             add, remove = self._changes()
             version = self._next_version()
+            plan = estimate(base, self.ctx.config.data_dir, add, remove)
+            said = plan_text(plan, lang)
+            progress(0.0, desc=said)
             cfg = QuickUpdateConfig(base=base.path, out=self.models_dir / version, add=add, remove=remove,
                                     data_dir=self.ctx.config.data_dir,
                                     catalogue_dirs=[self.ctx.config.catalogue_overlay])
-            tick = lambda f, stage: progress(f, desc=t(f"trainer.update.stage.{stage}", lang))  # noqa: E731
             with self._errors(lang):
-                result = quick_update(cfg, tick)
+                result = quick_update(cfg, StageReporter(progress, lang, upto=COMPARING, opening=said))
+                progress(COMPARING, desc=t("trainer.update.stage.compare", lang))
                 cmp = compare(result.bundle, base, self.ctx.config.data_dir)
             result.wait()
         finally:
@@ -46,6 +57,7 @@ class ModelHandlers:
         self.ctx.store.audit(user.name, "trainer_quick_update", {
             "candidate": version, "base": base.meta.version, "added": result.added, "removed": result.removed,
             "new_classes": list(result.new_classes), "seconds": result.seconds.get("total"),
+            "read": result.embedded_new, "estimated_seconds": round(plan.seconds, 1),
             "top1_before": cmp.top1_before, "top1_after": cmp.top1_after, "needs_override": cmp.needs_override})
         return (update_summary(result, lang), comparison_html(cmp, lang), self._plot(result.bundle.path),
                 gr.update(choices=self._candidates(), value=version))
@@ -66,11 +78,43 @@ class ModelHandlers:
 
         return [m.version for m in reversed(list_versions(self.models_dir))]
 
+    def latest_candidate(self) -> str | None:
+        """The newest model when it is not the published one (what a trainer compares and
+        publishes next), else None: an older model is a rollback, never preselected."""
+        published = self._published()
+        newest = next(iter(self._candidates()), None)
+        return None if published is not None and newest == published.meta.version else newest
+
+    def candidate_on_load(self, lang: str, user) -> dict:
+        """The candidate list after a page (re)load, the latest candidate chosen (trainers only)."""
+        label = t("trainer.ui.candidate", lang)
+        if not can(user, Permission.TRAIN):
+            return gr.update(label=label)
+        return gr.update(label=label, choices=self._candidates(), value=self.latest_candidate())
+
+    def plan_on_load(self, lang: str, user) -> dict:
+        """What the next quick update will read and how long it should take, said before it is
+        started. A page load never fails for it: an unreadable model or cache says nothing."""
+        from train.update_estimate import estimate
+
+        base = self._published() if can(user, Permission.TRAIN) else None
+        if base is None:
+            return gr.update(value="")
+        try:
+            add, remove = self._changes()
+            return gr.update(value=plan_text(estimate(base, self.ctx.config.data_dir, add, remove), lang))
+        except (OSError, ValueError) as err:
+            log.warning("no quick-update estimate on page load: %s", err)
+            return gr.update(value="")
+
     def _version_dir(self, version: str, lang: str) -> Path:
         """The folder of a model version: a plain name directly under the models folder.
         Anything else (a path, '..', 'current', a name with no bundle) gets the same answer,
-        so the error says nothing about what exists elsewhere on the disk."""
+        so the error says nothing about what exists elsewhere on the disk; no choice at all
+        is asked for plainly."""
         name = (version or "").strip()
+        if not name:
+            raise gr.Error(t("trainer.error.no_version", lang), print_exception=False)
         folder = self.models_dir / name
         if (not VERSION_NAME.fullmatch(name) or name == "current"
                 or not (folder / "bundle.json").is_file()):
@@ -99,7 +143,28 @@ class ModelHandlers:
         rows = versions_rows(list_versions(self.models_dir), published.meta.version if published else None,
                              lang)
         choices = self._candidates()
-        return rows, gr.update(choices=choices), gr.update(choices=choices), gr.update(choices=self._class_choices())
+        return (frame(rows, VERSION_COLUMNS, lang), gr.update(choices=choices), gr.update(choices=choices),
+                gr.update(choices=self._class_choices()))
+
+    def publish_check(self, version: str, override: bool, reason: str, request: gr.Request):
+        """Before publishing: what will happen, to confirm (problems are said now, not after)."""
+        user, lang = self._require(request, Permission.PUBLISH)
+        from train.bundle import Bundle
+        from train.compare import compare
+
+        with self._errors(lang):
+            bundle = Bundle.load(self._version_dir(version, lang))
+            base = self._published()
+            cmp = compare(bundle, base, self.ctx.config.data_dir) if base is not None else None
+        if cmp is not None and cmp.needs_override and not (override and (reason or "").strip()):
+            raise gr.Error(t("trainer.publish.needs_override", lang, version=bundle.meta.version))
+        text = t("trainer.publish.confirm", lang, version=bundle.meta.version,
+                 published=base.meta.version if base is not None else "-")
+        if cmp is not None and cmp.needs_override:
+            text += " " + t("trainer.publish.confirm_override", lang)
+        for ch in thin_classes(cmp) if cmp is not None else ():
+            text += "\n\n\u26a0 **" + thin_text(ch, cmp.min_photos, lang) + "**"
+        return gr.update(visible=True), text
 
     def publish(self, version: str, override: bool, reason: str, request: gr.Request):
         """Serve a candidate. Worse than the published model on any class: override + reason needed."""

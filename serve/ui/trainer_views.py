@@ -1,4 +1,5 @@
-"""What the trainer tab shows, as plain values: table rows, HTML, the catalogue form.
+"""What the trainer tab shows, as plain values: table rows and HTML (the catalogue form is
+`serve.ui.catalogue_form`).
 
 No gradio and no torch here: every function takes records in and returns strings
 or lists, each visible word through `serve.i18n.t` (domain file `trainer.json`).
@@ -6,103 +7,29 @@ or lists, each visible word through `serve.i18n.t` (domain file `trainer.json`).
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, fields
-from typing import Any, Iterable, Mapping, Sequence
+import time
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from species_data.catalogue import Appendix, Kind
-
-from serve.i18n import t
+from serve.i18n import t, tn
 
 
-# --- catalogue form ------------------------------------------------------------------------
+# --- tables ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class EntryForm:
-    """The English fields a trainer edits; other languages of an existing entry are kept."""
-
-    id: str = ""
-    kind: str = Kind.WHOLE_ANIMAL.value
-    product_type: str = ""
-    group: str = ""
-    scientific_name: str = ""
-    common_names: str = ""  # one per line, first = display name
-    appendix: str = Appendix.II.value
-    cites_note: str = ""
-    checked_against: str = ""
-    cues: str = ""  # one per line
-    handling: str = ""  # one per line
-    lookalikes: str = ""  # "other_id | cue" per line
-    sources: str = ""  # "title | url" per line
-
-    @classmethod
-    def field_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
-
-    def values(self) -> list[str]:
-        return [getattr(self, n) for n in self.field_names()]
+HISTORY_COLUMNS = ("col_time", "col_author", "col_entry", "col_action")
+VERDICT_COLUMNS = ("col_file", "col_accepted", "col_verdict", "col_sha")
+FLAG_COLUMNS = ("col_label", "col_suggested", "col_p_given", "col_p_other", "col_similarity", "col_reason",
+                "col_sha")
+VERSION_COLUMNS = ("col_version", "col_created", "col_parent", "col_mode", "col_classes", "col_top1",
+                   "col_published")
 
 
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+def frame(rows: list[list[str]], columns: Sequence[str], lang: str) -> dict[str, Any]:
+    """A table value with its headers in `lang` (rows alone would bring back the headers the
+    component was built with, in English)."""
+    return {"headers": [t(f"trainer.ui.{c}", lang) for c in columns], "data": rows}
 
 
-def _pairs(text: str) -> list[tuple[str, str]]:
-    out = []
-    for line in _lines(text):
-        left, _, right = line.partition("|")
-        out.append((left.strip(), right.strip()))
-    return out
-
-
-def form_from_mapping(m: Mapping[str, Any]) -> EntryForm:
-    """Form fields for an entry mapping (`species_data.entry_to_mapping`)."""
-    en = lambda d: (d or {}).get("en") or []  # noqa: E731
-    return EntryForm(
-        id=m.get("id", ""), kind=m.get("kind", Kind.WHOLE_ANIMAL.value), product_type=m.get("product_type") or "",
-        group=m.get("group", ""), scientific_name=m.get("scientific_name") or "",
-        common_names="\n".join(en(m.get("common_names"))), appendix=(m.get("cites") or {}).get("appendix", Appendix.II.value),
-        cites_note=(m.get("cites") or {}).get("note", ""),
-        checked_against=(m.get("cites") or {}).get("checked_against", ""),
-        cues="\n".join(en(m.get("cues"))), handling="\n".join(en(m.get("handling"))),
-        lookalikes="\n".join(f"{la['id']} | {(la.get('cue') or {}).get('en', '')}" for la in m.get("lookalikes") or []),
-        sources="\n".join(f"{s['title']} | {s['url']}" for s in m.get("sources") or []),
-    )
-
-
-def form_to_mapping(form: EntryForm, existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """An entry mapping for `species_data.save_entry`: the form's English over `existing`'s other languages
-    (and `existing`'s other_taxa, key attributes and listing rows, which the form does not show).
-
-    Nothing is validated here; `save_entry` validates exactly like the loader."""
-    old = dict(existing or {})
-
-    def with_en(key: str, values: list[str]) -> dict[str, Any]:
-        merged = {k: v for k, v in (old.get(key) or {}).items() if k != "en"}
-        return {"en": values, **merged}
-
-    old_cues = {la["id"]: la.get("cue") or {} for la in old.get("lookalikes") or []}
-    lookalikes = []
-    for other, cue in _pairs(form.lookalikes):
-        kept = {k: v for k, v in old_cues.get(other, {}).items() if k != "en"}
-        lookalikes.append({"id": other, "cue": {"en": cue, **kept}})
-    kept = {k: v for k, v in old.items() if k in ("other_taxa", "key")}  # fields the form does not show
-    kept_cites = {k: v for k, v in (old.get("cites") or {}).items() if k == "listings"}
-    return {
-        "id": form.id.strip(),
-        "kind": form.kind.strip(),
-        "product_type": form.product_type.strip() or None,
-        "group": form.group.strip(),
-        "scientific_name": form.scientific_name.strip() or None,
-        "common_names": with_en("common_names", _lines(form.common_names)),
-        "cites": {"appendix": form.appendix.strip(), "note": form.cites_note.strip(),
-                  "checked_against": form.checked_against.strip(), **kept_cites},
-        "cues": with_en("cues", _lines(form.cues)),
-        "lookalikes": lookalikes,
-        "handling": with_en("handling", _lines(form.handling)),
-        "sources": [{"title": title, "url": url} for title, url in _pairs(form.sources)],
-        **kept,
-    }
-
+# --- catalogue ---------------------------------------------------------------------------
 
 def history_rows(history: Sequence[Mapping[str, Any]], limit: int = 50) -> list[list[str]]:
     """Newest first: time, author, entry, action."""
@@ -167,20 +94,19 @@ def comparison_html(c: Any, lang: str) -> str:
     if confused:
         lines.append("<p>" + esc(t("trainer.compare.confused", lang, pairs="; ".join(
             f"{a} → {b}: {n}" for a, b, n in confused))) + "</p>")
+    thin = thin_classes(c)
     if c.needs_override:
         items = "".join(f"<li>{esc(regression_text(r, lang))}</li>" for r in c.regressions)
         lines.append(f'<div style="border:2px solid #c00;padding:6px"><b>'
                      f"{esc(t('trainer.compare.needs_override', lang, tolerance=_pct(c.tolerance)))}</b>"
                      f"<ul>{items}</ul></div>")
+    elif thin:  # never "can be published" about a class tested on a photo or two
+        lines.append(f"<p><b>{esc(t('trainer.compare.ok_but_new', lang))}</b></p>")
     else:
-        ok = "trainer.compare.ok_measured" if c.unmeasured or c.thin else "trainer.compare.ok"
-        lines.append(f"<p><b>{esc(t(ok, lang))}</b></p>")
-    if c.unmeasured:  # never "no class got worse" about a class nobody measured
-        lines.append("<p>" + esc(t("trainer.compare.unmeasured", lang, split=c.split, classes=", ".join(c.unmeasured)))
-                     + "</p>")
-    if c.thin:
-        lines.append("<p>" + esc(t("trainer.compare.thin", lang, n=c.min_photos, split=c.split,
-                                   classes=", ".join(c.thin))) + "</p>")
+        lines.append(f"<p><b>{esc(t('trainer.compare.ok', lang))}</b></p>")
+    for ch in thin:
+        lines.append(f'<div class="thin-class" role="alert" style="border:2px solid #b42318;color:#5f1410;'
+                     f'background:#fdecea;padding:6px;margin:4px 0"><b>\u26a0 {esc(thin_text(ch, c.min_photos, lang))}</b></div>')
     return "\n".join(lines)
 
 
@@ -193,6 +119,19 @@ def most_confused_pairs(labels: Sequence[str], confusion: Sequence[Sequence[int]
     pairs = [(labels[i], labels[j], n) for i, row in enumerate(confusion) for j, n in enumerate(row)
              if i != j and n > 0]
     return sorted(pairs, key=lambda p: -p[2])[:top]
+
+
+def thin_classes(c: Any) -> list[Any]:
+    """The classes (`train.compare.ClassChange`) of comparison `c` that no photo measured, or
+    too few (`ClassChange.thin`: fewer than `Comparison.min_photos`, k-fold photos included)."""
+    return [ch for ch in c.classes if ch.thin or (not ch.measured and ch.label in c.labels)]
+
+
+def thin_text(ch: Any, needed: int, lang: str) -> str:
+    """Why a class's numbers cannot be trusted yet: no photo measured it, or too few."""
+    if not ch.measured:
+        return t("trainer.compare.unmeasured", lang, label=ch.label, needed=needed)
+    return tn("trainer.compare.thin", ch.tested_on, lang, label=ch.label, needed=needed)
 
 
 def versions_rows(metas: Iterable[Any], current: str | None, lang: str) -> list[list[str]]:
@@ -208,7 +147,50 @@ def versions_rows(metas: Iterable[Any], current: str | None, lang: str) -> list[
 def update_summary(result: Any, lang: str) -> str:
     return t("trainer.update.done", lang, version=result.bundle.meta.version, added=result.added,
              removed=result.removed, new=", ".join(result.new_classes) or "–", embedded=result.embedded_new,
-             seconds=f"{result.seconds.get('total', 0):.1f}")
+             seconds=duration(result.seconds.get("total", 0), lang))
+
+
+def duration(seconds: float, lang: str) -> str:
+    """"about 40 s", "about 2 min" - an honest, rounded length of time."""
+    if seconds < 90:
+        return t("trainer.duration.seconds", lang, n=max(1, round(seconds / 5) * 5 if seconds > 10 else round(seconds)))
+    return t("trainer.duration.minutes", lang, n=round(seconds / 60))
+
+
+def plan_text(plan: Any, lang: str) -> str:
+    """What a quick update is about to do and how long it should take (`train.update_estimate`)."""
+    if plan.to_read == 0:
+        return t("trainer.update.plan_quick", lang, time=duration(plan.seconds, lang))
+    return t("trainer.update.plan_read", lang, n=plan.to_read, total=plan.photos, time=duration(plan.seconds, lang))
+
+
+class StageReporter:
+    """The quick update's progress (`train.quick_update.Progress`) as one bar with words: the
+    stage, and while photos are read, how many and how long is left at the speed so far.
+
+    The update's own fractions fill the bar up to `upto`; its "done" is not said, since the
+    caller still has work to show after it (the comparison). `opening` (the estimate,
+    `plan_text`) stays in place of the short first stage, so the trainer can read it."""
+
+    def __init__(self, progress: Callable[..., Any], lang: str, upto: float = 1.0, opening: str | None = None) -> None:
+        self.progress, self.lang, self.upto, self.opening = progress, lang, upto, opening
+        self.started: dict[str, tuple[float, int]] = {}
+
+    def __call__(self, fraction: float, stage: str, done: int | None = None, total: int | None = None) -> None:
+        if stage == "done":
+            return
+        fraction *= self.upto
+        if stage == "photos" and self.opening:
+            self.progress(fraction, desc=self.opening)
+            return
+        if done is None or not total:
+            self.progress(fraction, desc=t(f"trainer.update.stage.{stage}", self.lang))
+            return
+        first = self.started.setdefault(stage, (time.monotonic(), done))
+        rate = (time.monotonic() - first[0]) / max(done - first[1], 1)
+        left = duration(rate * (total - done), self.lang) if done > first[1] else "…"
+        self.progress(fraction, desc=t(f"trainer.update.stage.{stage}_count", self.lang, done=done, total=total,
+                                       left=left))
 
 
 def flag_rows(flags: Iterable[Any], lang: str) -> list[list[str]]:
