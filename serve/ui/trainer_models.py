@@ -146,9 +146,9 @@ class ModelHandlers:
         return (frame(rows, VERSION_COLUMNS, lang), gr.update(choices=choices), gr.update(choices=choices),
                 gr.update(choices=self._class_choices()))
 
-    def publish_check(self, version: str, override: bool, reason: str, request: gr.Request):
-        """Before publishing: what will happen, to confirm (problems are said now, not after)."""
-        user, lang = self._require(request, Permission.PUBLISH)
+    def _publishable(self, version: str, override: bool, reason: str, lang: str):
+        """(candidate, published, comparison) once the candidate may be published: a class worse
+        than in the published model needs the override and a reason."""
         from train.bundle import Bundle
         from train.compare import compare
 
@@ -158,6 +158,12 @@ class ModelHandlers:
             cmp = compare(bundle, base, self.ctx.config.data_dir) if base is not None else None
         if cmp is not None and cmp.needs_override and not (override and (reason or "").strip()):
             raise gr.Error(t("trainer.publish.needs_override", lang, version=bundle.meta.version))
+        return bundle, base, cmp
+
+    def publish_check(self, version: str, override: bool, reason: str, request: gr.Request):
+        """Before publishing: what will happen, to confirm (problems are said now, not after)."""
+        user, lang = self._require(request, Permission.PUBLISH)
+        bundle, base, cmp = self._publishable(version, override, reason, lang)
         text = t("trainer.publish.confirm", lang, version=bundle.meta.version,
                  published=base.meta.version if base is not None else "-")
         if cmp is not None and cmp.needs_override:
@@ -169,15 +175,7 @@ class ModelHandlers:
     def publish(self, version: str, override: bool, reason: str, request: gr.Request):
         """Serve a candidate. Worse than the published model on any class: override + reason needed."""
         user, lang = self._require(request, Permission.PUBLISH)
-        from train.bundle import Bundle
-        from train.compare import compare
-
-        with self._errors(lang):
-            bundle = Bundle.load(self._version_dir(version, lang))
-            base = self._published()
-            cmp = compare(bundle, base, self.ctx.config.data_dir) if base is not None else None
-        if cmp is not None and cmp.needs_override and not (override and (reason or "").strip()):
-            raise gr.Error(t("trainer.publish.needs_override", lang, version=bundle.meta.version))
+        bundle, base, cmp = self._publishable(version, override, reason, lang)
         self._switch(bundle, user, "trainer_publish", {
             "version": bundle.meta.version, "previous": base.meta.version if base else None,
             "overridden": bool(cmp is not None and cmp.needs_override), "reason": (reason or "").strip(),
