@@ -23,7 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import common as c
+try:
+    from . import common as c
+except ImportError:  # run as a script: python bench/update_estimate.py
+    import common as c  # type: ignore[no-redef]
 
 ROWS = ("all", 400, 0)  # photos left unread, per row
 QUICK_ROWS = (64, 64, 0)
@@ -94,7 +97,8 @@ def run(args) -> c.Report:
                      "actual s", "actual/estimate"), rows)
     notes = ["actual = train.quick_update (plots off, as the app draws them afterwards) + train.compare",
              "to read = catalogue and out-of-catalogue photos; the update counts the catalogue ones it read",
-             "estimate = photos to read x s/photo + a fixed part (train.update_estimate.FIXED_SECONDS)"]
+             "estimate = photos to read x s/photo + the rest of the last update "
+             "(train.update_estimate.FIXED_SECONDS until one ran)"]
     # Before any measurement the default speed may promise too much time, never too little;
     # after, the estimate is one to plan by.
     targets = [c.target("row 1 (nothing measured): actual/estimate", ratios[0], "", 1.0)]

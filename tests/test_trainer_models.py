@@ -16,6 +16,7 @@ from serve.i18n import t
 from serve.ui.trainer_views import comparison_html, duration
 from species_data.dataset import Split
 from train.class_cv import MIN_TEST_PHOTOS
+from train.update_estimate import FIXED_SECONDS
 from tests.test_trainer_tab import FakeRequest, app  # noqa: F401 (the fixture)
 from tests.trainer_world import NEW_CLASS
 
@@ -58,6 +59,7 @@ def test_a_first_update_on_a_fresh_data_folder_says_it_reads_every_photo_and_cou
     assert "read for the first time" in summary
     again = estimate(base, world.data_dir)
     assert again.to_read == 0 and again.measured  # read once; the speed measured here is kept
+    assert again.fixed_seconds != FIXED_SECONDS  # and what the update spent besides reading
 
 
 def test_the_latest_candidate_is_chosen_after_a_reload_and_nothing_chosen_is_said_plainly(app):  # noqa: F811

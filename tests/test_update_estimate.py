@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from train.embeddings import EmbeddingCache
-from train.update_estimate import (DEFAULT_SECONDS_PER_PHOTO, REMEMBERED_PHOTOS, SPEED_FILE, record_speed,
-                                   seconds_per_photo)
+from train.update_estimate import (DEFAULT_SECONDS_PER_PHOTO, FIXED_SECONDS, REMEMBERED_PHOTOS, SPEED_FILE,
+                                   Estimate, fixed_seconds, record_fixed, record_speed, seconds_per_photo)
 
 
 @pytest.fixture
@@ -41,3 +41,14 @@ def test_a_damaged_speed_file_is_not_trusted(cache):
     assert seconds_per_photo(cache) == (DEFAULT_SECONDS_PER_PHOTO, False)
     record_speed(cache, 100, 2.0)
     assert seconds_per_photo(cache) == (pytest.approx(0.02), True)
+
+
+def test_the_rest_of_an_update_is_measured_too_and_kept_beside_the_speed(cache):
+    assert fixed_seconds(cache) == FIXED_SECONDS  # nothing measured yet
+    record_speed(cache, 100, 2.0)
+    record_fixed(cache, 3.2)  # the last update's fitting, out-of-fold calibration and writing
+    assert fixed_seconds(cache) == pytest.approx(3.2) and seconds_per_photo(cache) == (pytest.approx(0.02), True)
+    record_speed(cache, 100, 2.0)  # a later reading run keeps it
+    assert fixed_seconds(cache) == pytest.approx(3.2)
+    plan = Estimate(photos=500, to_read=100, seconds_per_photo=0.02, measured=True, fixed_seconds=fixed_seconds(cache))
+    assert plan.seconds == pytest.approx(3.2 + 100 * 0.02)

@@ -42,6 +42,7 @@ from .crossval import FOLDS, assign_folds, default_recipe, duplicate_groups
 from .every_photo import OOF_FILE, save_oof, take
 from .selection import wilson
 from .features import backbone_id, cache_for, embedder_for, features_of
+from .update_estimate import record_fixed
 from .fit import (calibrate_and_measure_oof, class_groups, measure, ood_photos, outputs_from_features, photo_sides,
                   write_manifest)
 from .snapshot import catalogue_snapshot
@@ -279,6 +280,7 @@ def quick_update(cfg: QuickUpdateConfig, progress: Progress | None = None) -> Qu
     lap("write")
     seconds["write"] = round(clock["write"] - clock["calibrate"], 2)
     seconds["total"] = round(clock["write"] - clock["start"], 2)
+    record_fixed(cache, seconds["total"] - seconds["embed"])  # the next estimate's part besides reading
     tick(1.0, "done")
     return QuickUpdate(bundle, new_classes, dropped, merged.added, merged.removed, merged.relabelled,
                        embedded_new, tuple((str(p.path), r) for p, r in skipped), seconds, plots)

@@ -12,17 +12,19 @@ seconds. Issue 17 saw a "Quick update (seconds)" take 42 s for that reason, unex
   never read, and the seconds to expect at the speed measured on this computer.
 * `record_speed(cache, photos, seconds)` / `seconds_per_photo(cache)` - the reading speed,
   kept beside the cache after each embedding run (a conservative default until measured).
+* `record_fixed(cache, seconds)` / `fixed_seconds(cache)` - the rest of an update (fitting,
+  out-of-fold calibration, writing), kept after each quick update in the same record.
 """
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from species_data.atomic import write_text_atomic
 from species_data.dataset import Photo
 
 from .bundle import Bundle
@@ -32,7 +34,7 @@ SPEED_FILE = "_speed.json"
 # Until measured on this computer: about twice what bench/update_estimate.py measured on a
 # shared 2-core EPYC (0.014-0.018 s a photo), so a slower laptop is not promised too much.
 DEFAULT_SECONDS_PER_PHOTO = 0.03
-FIXED_SECONDS = 2.0  # fitting, calibrating, writing and comparing: 1.0-1.6 s in bench/update_estimate.py
+FIXED_SECONDS = 4.0  # fitting, calibrating, writing and comparing, until measured: 1.4-3.2 s in bench/update_estimate.py
 MIN_PHOTOS_TO_MEASURE = 32
 REMEMBERED_PHOTOS = 1000  # the speed kept is a running mean over about this many photos read lately
 
@@ -43,22 +45,50 @@ class Estimate:
     to_read: int  # of which never read on this computer (not in the embedding cache)
     seconds_per_photo: float
     measured: bool  # the speed was measured on this computer (else the default)
+    fixed_seconds: float = FIXED_SECONDS  # the rest of the update: measured by the last one, else the default
 
     @property
     def seconds(self) -> float:
-        return FIXED_SECONDS + self.to_read * self.seconds_per_photo
+        return self.fixed_seconds + self.to_read * self.seconds_per_photo
+
+
+def _record(cache: EmbeddingCache) -> dict:
+    try:
+        data = json.loads((cache.root / SPEED_FILE).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save(cache: EmbeddingCache, **fields) -> None:
+    cache.root.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(cache.root / SPEED_FILE, json.dumps({**_record(cache), **fields}))
 
 
 def seconds_per_photo(cache: EmbeddingCache) -> tuple[float, bool]:
     """(seconds per photo, measured here?) from the cache's speed record."""
     try:
-        data = json.loads((cache.root / SPEED_FILE).read_text())
-        value = float(data["seconds_per_photo"])
+        value = float(_record(cache)["seconds_per_photo"])
         if value > 0:
             return value, True
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         pass
     return DEFAULT_SECONDS_PER_PHOTO, False
+
+
+def fixed_seconds(cache: EmbeddingCache) -> float:
+    """Seconds of the last quick update spent on anything but reading photos (else the default)."""
+    try:
+        value = float(_record(cache)["fixed_seconds"])
+        return value if value > 0 else FIXED_SECONDS
+    except (ValueError, KeyError, TypeError):
+        return FIXED_SECONDS
+
+
+def record_fixed(cache: EmbeddingCache, seconds: float) -> None:
+    """Keep what the last quick update spent besides reading photos, for the next estimate."""
+    if seconds > 0:
+        _save(cache, fixed_seconds=round(seconds, 2))
 
 
 def record_speed(cache: EmbeddingCache, photos: int, seconds: float) -> None:
@@ -71,14 +101,11 @@ def record_speed(cache: EmbeddingCache, photos: int, seconds: float) -> None:
     weight = 0
     if measured:
         try:
-            weight = min(int(json.loads((cache.root / SPEED_FILE).read_text())["photos"]), REMEMBERED_PHOTOS)
-        except (OSError, ValueError, KeyError, TypeError):
+            weight = min(int(_record(cache)["photos"]), REMEMBERED_PHOTOS)
+        except (ValueError, KeyError, TypeError):
             weight = 0
     speed = (before * weight + seconds) / (weight + photos)
-    cache.root.mkdir(parents=True, exist_ok=True)
-    tmp = cache.root / f".{SPEED_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"seconds_per_photo": round(speed, 5), "photos": weight + photos}))
-    os.replace(tmp, cache.root / SPEED_FILE)
+    _save(cache, seconds_per_photo=round(speed, 5), photos=weight + photos)
 
 
 def cached(cache: EmbeddingCache, shas: Iterable[str]) -> set[str]:
@@ -104,4 +131,4 @@ def estimate(base: Bundle, data_dir: Path, add: Sequence[Photo] = (), remove: It
     cache = cache_for(base, data_dir)
     shas = {p.sha256 for p in photos}
     speed, measured = seconds_per_photo(cache)
-    return Estimate(len(shas), len(shas - cached(cache, shas)), speed, measured)
+    return Estimate(len(shas), len(shas - cached(cache, shas)), speed, measured, fixed_seconds(cache))
