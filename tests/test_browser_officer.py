@@ -103,6 +103,10 @@ def test_on_a_phone_the_verdict_is_on_screen_after_identify_and_a_case_saves_onc
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
     screenshot(page, "identify-phone", viewport=True)
 
+    # Save case is part of the card: under the verdict within a screen and a half (the seizure
+    # fields are folded), not several screens down.
+    save = page.get_by_role("button", name=t("app.case.save"), exact=True)
+    assert save.bounding_box()["y"] - card.bounding_box()["y"] < 1.5 * PHONE["height"]
     # Save case: once; the button then says which case it became and cannot be pressed.
     page.get_by_label(t("app.case.shipment.label"), exact=True).fill("AWB-PHONE-1")
     page.get_by_label(t("app.case.action.detained"), exact=True).check()

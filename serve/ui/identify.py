@@ -290,7 +290,7 @@ def build_identify_tab(ctx, texts: Texts) -> IdentifyHandlers:
                     option_list("app.case.action.", [a.value for a in CaseAction]))
             note = texts.label(gr.Textbox(lines=2, max_length=10_000), "app.case.note.label")
             case_photos = texts.label(gr.CheckboxGroup(choices=[]), "seizures.identify.photos.label")
-            with gr.Accordion(open=True) as seizure_box:
+            with gr.Accordion(open=False) as seizure_box:  # folded: Save stays in the card on a phone
                 seizure_inputs = build_seizure_inputs(texts, lambda lang: catalogue_choices(ctx, lang))
             texts.section(seizure_box, "seizures.form.heading", visible=lambda u: True)
             save = texts.value(gr.Button(variant="primary"), "app.case.save")
