@@ -182,6 +182,40 @@ class Texts:
         return [build(lang, user) for _, build in self._items]
 
 
+class Labels:
+    """A layout's labels, paragraphs and buttons under one locale prefix (e.g. "trainer.ui."):
+    in `lang` as built, re-rendered in each user's language when `texts` is given (tests build
+    a layout without it)."""
+
+    def __init__(self, texts: Texts | None, lang: str, prefix: str) -> None:
+        self.texts, self.lang, self.prefix = texts, lang, prefix
+
+    def __call__(self, key: str, **params: Any) -> str:
+        return t(self.prefix + key, self.lang, **params)
+
+    def label(self, component: Any, key: str, build: Builder | None = None) -> Any:
+        """A labelled input or output; `build` renders more than the label (e.g. choices)."""
+        component.label = self(key)
+        if self.texts is not None:
+            if build is None:
+                self.texts.label(component, self.prefix + key)
+            else:
+                self.texts.add(component, build)
+        return component
+
+    def markdown(self, key: str) -> gr.Markdown:
+        md = gr.Markdown(self(key))
+        if self.texts is not None:
+            self.texts.value(md, self.prefix + key)
+        return md
+
+    def button(self, key: str, **kw: Any) -> gr.Button:
+        button = gr.Button(self(key), **kw)
+        if self.texts is not None:
+            self.texts.value(button, self.prefix + key)
+        return button
+
+
 def option_list(prefix: str, values: list[str]) -> Callable[[str], list[tuple[str, str]]]:
     """Choices whose labels are `t(prefix + value)`."""
     return lambda lang: [(t(f"{prefix}{v}", lang), v) for v in values]

@@ -14,6 +14,7 @@ import gradio as gr
 from serve.context import AppContext
 from serve.i18n import t
 from serve.ui.case_review import CaseReviewHandlers
+from serve.ui.common import Labels
 from serve.ui.trainer_catalogue import build_catalogue_section
 from serve.ui.trainer_checklist import build_checklist_section
 from serve.ui.trainer_handlers import TrainerHandlers
@@ -33,21 +34,9 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
     so the app re-renders them in each user's language; without it they are in `lang`."""
     h = TrainerHandlers(ctx, card_dir=card_dir, retrain_mode=retrain_mode)
     cases = CaseReviewHandlers(ctx, h.quality_gate)
-    L = lambda key, **kw: t(f"trainer.ui.{key}", lang, **kw)  # noqa: E731
+    L = Labels(texts, lang, "trainer.ui.")
+    lab, md, btn = L.label, L.markdown, L.button
     ids = list(ctx.catalogue().ids)
-
-    def lab(component, key: str):
-        """A labelled input or output, its label translated per user when `texts` is given."""
-        component.label = L(key)
-        if texts is not None:
-            texts.label(component, f"trainer.ui.{key}")
-        return component
-
-    def md(key: str) -> gr.Markdown:
-        text = gr.Markdown(L(key))
-        if texts is not None:
-            texts.value(text, f"trainer.ui.{key}")
-        return text
 
     def table(key: str, columns: tuple[str, ...]) -> gr.Dataframe:
         frame = gr.Dataframe(headers=[L(c) for c in columns], label=L(key), interactive=False)
@@ -56,12 +45,6 @@ def build_trainer_tab(ctx: AppContext, texts=None, *, lang: str = "en", card_dir
             texts.add(frame, lambda lg, user: gr.update(label=t(f"trainer.ui.{key}", lg), value={
                 "headers": [t(f"trainer.ui.{c}", lg) for c in columns], "data": []}))
         return frame
-
-    def btn(key: str, **kw) -> gr.Button:
-        button = gr.Button(L(key), **kw)
-        if texts is not None:
-            texts.value(button, f"trainer.ui.{key}")
-        return button
 
     def catalogue_pick(component, key: str):
         """A dropdown of catalogue ids whose choices are rebuilt on every page load, so an

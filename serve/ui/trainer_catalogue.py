@@ -24,6 +24,7 @@ from species_data.catalogue import Appendix
 
 from serve.i18n import t, tn
 from serve.records.auth import Permission
+from serve.ui.common import Labels
 from serve.ui.catalogue_form import EntryForm, check, field_of, form_from_mapping, form_to_mapping, lookalike_rows
 from serve.ui.trainer_views import HISTORY_COLUMNS, frame, history_rows
 
@@ -136,25 +137,8 @@ def build_catalogue_section(ctx, texts, lang: str, require) -> tuple[CatalogueHa
     the components other sections need (`class_pick` is filled in by the caller)."""
     h = CatalogueHandlers(ctx, require)
     catalogue = ctx.catalogue()
-    L = lambda key, **kw: t(f"trainer.ui.{key}", lang, **kw)  # noqa: E731
-
-    def reg(component, key: str, build=None):
-        component.label = L(key)
-        if texts is not None:
-            texts.add(component, build or (lambda lg, user: gr.update(label=t(f"trainer.ui.{key}", lg))))
-        return component
-
-    def text(key: str) -> gr.Markdown:
-        md = gr.Markdown(L(key))
-        if texts is not None:
-            texts.value(md, f"trainer.ui.{key}")
-        return md
-
-    def button(key: str, **kw) -> gr.Button:
-        b = gr.Button(L(key), **kw)
-        if texts is not None:
-            texts.value(b, f"trainer.ui.{key}")
-        return b
+    L = Labels(texts, lang, "trainer.ui.")
+    reg, text, button = L.label, L.markdown, L.button
 
     kinds = lambda lg: [(t(f"trainer.kind.{k.value}", lg), k.value) for k in Kind]  # noqa: E731
     appendices = lambda lg: [(t("app.card.appendix", lg, appendix=a.value) if a is not Appendix.NONE  # noqa: E731
